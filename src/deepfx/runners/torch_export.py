@@ -1,0 +1,47 @@
+"""torch.export programs (``model.pt2``), exported with a dynamic time axis."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepfx.errors import ModelLoadError
+from deepfx.runners.base import Runner, _import_torch, resolve_device, sniff_zip
+from deepfx.runners.torchscript import _to_numpy
+
+__all__ = ["TorchExportRunner"]
+
+
+class TorchExportRunner(Runner):
+    format = "torch.export"
+
+    def __init__(self, path: Path, *, device: str = "auto", threads: int | None = None):
+        super().__init__(path, device=device, threads=threads)
+        torch = _import_torch(self.path)
+        sniff_zip(self.path, "torch.export").close()
+        self.device = resolve_device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                program = torch.export.load(str(self.path))
+                module = program.module()
+                if self.device != "cpu":
+                    module = module.to(self.device)
+        except Exception as exc:  # noqa: BLE001
+            first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
+            raise ModelLoadError(
+                self.path, f"not a loadable torch.export program ({first})"
+            ) from None
+        self._module = module
+        self._torch = torch
+
+    def __call__(self, x: np.ndarray) -> Any:
+        torch = self._torch
+        with torch.inference_mode():
+            out = self._module(torch.from_numpy(x).to(self.device))
+        return _to_numpy(out)

@@ -1,0 +1,78 @@
+"""TorchScript (``model.pt``): the format of the original Audacity models."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepfx.errors import ModelLoadError
+from deepfx.runners.base import Runner, _import_torch, resolve_device, sniff_zip
+
+__all__ = ["TorchScriptRunner"]
+
+
+class TorchScriptRunner(Runner):
+    format = "torchscript"
+
+    def __init__(self, path: Path, *, device: str = "auto", threads: int | None = None):
+        super().__init__(path, device=device, threads=threads)
+        torch = _import_torch(self.path)
+        with sniff_zip(self.path, "TorchScript") as zf:
+            names = zf.namelist()
+        if not any(
+            n.endswith("/constants.pkl") or n.startswith("code/") or "/code/" in n for n in names
+        ):
+            if any(n.endswith("/data.pkl") for n in names):
+                raise ModelLoadError(
+                    self.path,
+                    "this is a torch.save() checkpoint (weights or a pickled module), not a "
+                    "TorchScript module; save it with torch.jit.save or `deepfx export`",
+                )
+            raise ModelLoadError(self.path, "zip archive without TorchScript code")
+        self.device = resolve_device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module = torch.jit.load(str(self.path), map_location=self.device)
+        except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError with C++ text
+            raise ModelLoadError(self.path, _explain(str(exc), torch.__version__)) from None
+        module.eval()
+        self._module = module
+        self._torch = torch
+
+    def __call__(self, x: np.ndarray) -> Any:
+        torch = self._torch
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = self._module(torch.from_numpy(x).to(self.device))
+        return _to_numpy(out)
+
+
+def _to_numpy(out: Any) -> Any:
+    if isinstance(out, (tuple, list)):
+        return tuple(_to_numpy(o) for o in out)
+    if hasattr(out, "detach"):
+        return out.detach().cpu().numpy()
+    return out
+
+
+def _explain(message: str, torch_version: str) -> str:
+    """One line from torch's multi-line C++ error, with the likely reason."""
+    first = next((line.strip() for line in message.splitlines() if line.strip()), message)
+    low = message.lower()
+    if "version" in low and ("unsupported" in low or "newer" in low or "maximum" in low):
+        return (
+            f"exported by a newer PyTorch than this one ({torch_version}); upgrade torch or ask "
+            f"the author for an export made with torch <= {torch_version} ({first})"
+        )
+    if "unknown builtin op" in low or "unknown type name" in low or "schema" in low:
+        return (
+            f"uses operators this PyTorch ({torch_version}) does not have; it was probably "
+            f"exported by a newer PyTorch ({first})"
+        )
+    return f"not a loadable TorchScript module ({first})"
