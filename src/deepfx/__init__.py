@@ -62,6 +62,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    # ruff: noqa: F401
     from deepfx import errors, hub, store
     from deepfx.card import ModelCard, card_json_schema, load_card
     from deepfx.engine import CancelToken, EffectResult, LabelResult, Progress, process, run

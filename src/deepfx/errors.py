@@ -11,7 +11,7 @@ Tree::
     DeepfxError
     ├── CardError (ValueError)                 invalid metadata.json
     ├── ModelLoadError (RuntimeError)          model file cannot be loaded
-    │   └── BackendMissingError (ImportError)  torch / onnxruntime not installed
+    │   └── BackendMissingError                torch / onnxruntime not installed
     ├── ContractError (ValueError)             model broke the I/O contract
     ├── ExportError (RuntimeError)             could not export a module
     ├── ValidationFailed                       `deepfx validate` found failures
@@ -115,7 +115,7 @@ class ModelLoadError(DeepfxError, RuntimeError):
         super().__init__(f"cannot load model file {self.path}: {cause}")
 
 
-class BackendMissingError(ModelLoadError, ImportError):
+class BackendMissingError(ModelLoadError):
     """The runtime for a model format is not installed; the message names the install command."""
 
     def __init__(self, path: Path | str, backend: str, install: str):

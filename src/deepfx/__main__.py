@@ -1,0 +1,5 @@
+"""`python -m deepfx` is the same as the `deepfx` command."""
+
+from deepfx.cli.app import main
+
+main()
