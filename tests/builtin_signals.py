@@ -78,14 +78,20 @@ def sine(freq: float, seconds: float, sample_rate: int, *, amp: float = 0.3) -> 
 
 
 def harmonic_tone(
-    freq: float, seconds: float, sample_rate: int, *, amp: float = 0.3, n_harmonics: int = 6
+    freq: float,
+    seconds: float,
+    sample_rate: int,
+    *,
+    amp: float = 0.3,
+    n_harmonics: int = 6,
+    rolloff: float = 2.0,
 ) -> np.ndarray:
-    """A tone with harmonics falling as 1/k and 10 ms fades, like a plain synth note."""
+    """A tone whose k-th harmonic has amplitude 1/k**rolloff, with 10 ms fades."""
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
     y = np.zeros_like(t)
     for k in range(1, n_harmonics + 1):
         if k * freq < sample_rate / 2:
-            y += np.sin(2 * np.pi * k * freq * t) / k
+            y += np.sin(2 * np.pi * k * freq * t) / k**rolloff
     fade = min(int(0.01 * sample_rate), len(t) // 2)
     env = np.ones_like(t)
     env[:fade] = np.linspace(0, 1, fade)
