@@ -69,7 +69,7 @@ class OnnxGraphModule(torch.nn.Module):
             args = [env[i] if i else None for i in ins]
             result = getattr(self, f"_op_{op}")(args, attrs)
             results = result if isinstance(result, tuple) else (result,)
-            for name, value in zip(outs, results):
+            for name, value in zip(outs, results, strict=False):
                 env[name] = value
         return tuple(env[o] for o in self._outputs)
 
@@ -86,7 +86,7 @@ class OnnxGraphModule(torch.nn.Module):
         axes = _ints(a[3]) if len(a) > 3 and a[3] is not None else list(range(len(starts)))
         steps = _ints(a[4]) if len(a) > 4 and a[4] is not None else [1] * len(starts)
         idx: list[Any] = [slice(None)] * x.dim()
-        for s, e, ax, st in zip(starts, ends, axes, steps):
+        for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
             if st <= 0:
                 raise ExportError("Slice with a non-positive step is not supported")
             n = x.shape[ax]
