@@ -112,3 +112,17 @@ def test_in_catalog() -> None:
 
     assert [s.name for s in SPECS] == ["builtin/vad"]
     assert SPECS[0].requires == ("silero-vad==6.2.3",)
+
+
+def test_listing_the_specs_imports_no_heavy_package() -> None:
+    """Catalog listing must stay fast: no torch, onnx, or the weight packages themselves."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, deepfx.builtins.vad, deepfx.builtins.notes; "
+        "print(sorted(m for m in ('torch', 'onnx', 'silero_vad', 'basic_pitch') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
