@@ -72,18 +72,25 @@ class BasicPitchNotes(WaveformToLabels):
         n = mono.shape[0]
         lead = self.n_olap * self.hop
         step = self.window - 2 * lead
-        padded = torch.cat([torch.zeros(lead, dtype=torch.float32), mono])
+        padded = torch.cat([torch.zeros(lead, dtype=torch.float32, device=mono.device), mono])
         total = padded.shape[0]
         notes: list[torch.Tensor] = []
         onsets: list[torch.Tensor] = []
         times: list[torch.Tensor] = []
-        keep = torch.arange(self.n_olap, self.frames - self.n_olap, dtype=torch.float32)
+        keep = torch.arange(
+            self.n_olap, self.frames - self.n_olap, dtype=torch.float32, device=mono.device
+        )
         start = 0
         while start < total:
             chunk = padded[start : start + self.window]
             if chunk.shape[0] < self.window:
                 chunk = torch.cat(
-                    [chunk, torch.zeros(self.window - chunk.shape[0], dtype=torch.float32)]
+                    [
+                        chunk,
+                        torch.zeros(
+                            self.window - chunk.shape[0], dtype=torch.float32, device=mono.device
+                        ),
+                    ]
                 )
             out = self.model(chunk.reshape(1, self.window, 1))
             notes.append(out[self.note_index][0, self.n_olap : self.frames - self.n_olap])
@@ -97,7 +104,7 @@ class BasicPitchNotes(WaveformToLabels):
     def infer_onsets(self, onsets: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """basic-pitch's ``get_infered_onsets``: add onsets where frame energy jumps."""
         n_frames = frames.shape[0]
-        zero2 = torch.zeros(2, frames.shape[1], dtype=frames.dtype)
+        zero2 = torch.zeros(2, frames.shape[1], dtype=frames.dtype, device=frames.device)
         padded = torch.cat([zero2, frames])
         d1 = padded[2:] - padded[1:-1]
         d2 = padded[2:] - padded[:-2]
@@ -178,6 +185,7 @@ class BasicPitchNotes(WaveformToLabels):
         with torch.no_grad():
             duration = x.shape[1] / self.sample_rate
             frames, onsets, times = self.activations(x.to(torch.float32).mean(0))
+            times = times.cpu()
             events = self.decode(frames, onsets)
             k = len(events)
             idx = torch.zeros(k, dtype=torch.int64)

@@ -109,16 +109,8 @@ class OnnxGraphModule(torch.nn.Module):
                 raise ExportError("Pad with negative pads is not supported")
             n = x.shape[ax]
             if mode == "constant":
-                shape = list(x.shape)
-                parts = []
-                if before:
-                    shape[ax] = before
-                    parts.append(torch.full(shape, value, dtype=x.dtype))
-                parts.append(x)
-                if after:
-                    shape[ax] = after
-                    parts.append(torch.full(shape, value, dtype=x.dtype))
-                x = torch.cat(parts, ax)
+                widths = [0] * (2 * (r - 1 - ax)) + [before, after]
+                x = F.pad(x, widths, value=value)
             elif mode == "reflect":
                 parts = []
                 if before:

@@ -55,11 +55,11 @@ class SileroSpeech(WaveformToLabels):
         """Speech probability of each 512-sample frame (the last one zero-padded)."""
         n = mono.shape[0]
         n_frames = (n + self.frame - 1) // self.frame
-        padded = torch.zeros(n_frames * self.frame, dtype=torch.float32)
+        padded = torch.zeros(n_frames * self.frame, dtype=torch.float32, device=mono.device)
         padded[:n] = mono
-        probs = torch.zeros(n_frames, dtype=torch.float32)
-        state = torch.zeros(0)
-        ctx = torch.zeros(1, self.context, dtype=torch.float32)
+        probs = torch.zeros(n_frames, dtype=torch.float32, device=mono.device)
+        state = torch.zeros(0, device=mono.device)
+        ctx = torch.zeros(1, self.context, dtype=torch.float32, device=mono.device)
         for i in range(n_frames):
             chunk = padded[i * self.frame : (i + 1) * self.frame].unsqueeze(0)
             out, state = self.model(torch.cat([ctx, chunk], 1), state)
