@@ -37,7 +37,14 @@ from deepfx.modelcard_readme import write_readme
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["EXPORT_FORMATS", "ExportNote", "export", "normalize_formats"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "ExportNote",
+    "compare_outputs",
+    "export",
+    "load_module_from_spec",
+    "normalize_formats",
+]
 
 #: Tolerance for "the exported file gives the same output as the module".
 TOLERANCE = 1e-5
@@ -198,7 +205,9 @@ def _export_torchscript(torch: Any, module: Any, x: Any, path: Path, card: Model
     except Exception as script_exc:  # noqa: BLE001 - scripting fails in many ways
         reason = _first_line(script_exc)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                # the note below says what tracing implies, once, instead of per branch
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 scripted = torch.jit.trace(module, (x,), check_trace=False)
         except Exception as trace_exc:  # noqa: BLE001
             raise ExportError(
@@ -500,3 +509,66 @@ def _quiet() -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+
+
+def load_module_from_spec(spec: str) -> Any:
+    """Build the module named by ``spec``, as ``deepfx export`` does.
+
+    ``spec`` is ``path/to/file.py:Name`` or ``package.module:Name``. ``Name`` may be an
+    ``nn.Module`` instance, a class (called with no arguments) or a factory function
+    (called with no arguments; load your trained weights inside it). The file's folder
+    is put on ``sys.path`` while it is imported, so it can import its neighbours.
+    """
+    import importlib
+    import importlib.util
+    import sys
+
+    source, sep, attr = spec.rpartition(":")
+    if not sep or not source or not attr:
+        raise ExportError(
+            f"cannot read module spec {spec!r}; write it as path/to/file.py:ClassOrFactory"
+        )
+    if source.endswith(".py") or Path(source).is_file():
+        file = Path(source).expanduser().resolve()
+        if not file.is_file():
+            raise ExportError(f"module file not found: {file}")
+        mod_name = f"_deepfx_user_{file.stem}_{abs(hash(str(file))) & 0xFFFFFF:x}"
+        loader_spec = importlib.util.spec_from_file_location(mod_name, file)
+        if loader_spec is None or loader_spec.loader is None:
+            raise ExportError(f"cannot import {file} as a Python module")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.path.insert(0, str(file.parent))
+        sys.modules[mod_name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(mod_name, None)
+            raise ExportError(f"importing {file} failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(str(file.parent))
+    else:
+        try:
+            module = importlib.import_module(source)
+        except ImportError as exc:
+            raise ExportError(f"cannot import module {source!r}: {exc}") from exc
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise ExportError(f"{source} has no attribute {attr!r}") from None
+    torch = _import_torch()
+    if isinstance(obj, torch.nn.Module):
+        return obj
+    if callable(obj):
+        try:
+            built = obj()
+        except Exception as exc:
+            raise ExportError(
+                f"calling {attr}() to build the module failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(built, torch.nn.Module):
+            raise ExportError(f"{attr}() returned {type(built).__name__}, not a torch.nn.Module")
+        return built
+    raise ExportError(
+        f"{spec}: {attr} is a {type(obj).__name__}; give an nn.Module, a class or a factory"
+    )
