@@ -112,10 +112,10 @@ def test_validate_broken_model_exits_non_zero(tmp_path: Path) -> None:
 
 
 def test_export_errors_are_one_line(tmp_path: Path, exported: Path) -> None:
+    card = str(EXAMPLES / "energy_card.json")
     res = deepfx(
-        "export", f"{EXAMPLES / 'energy_labeler.py'}:nope", "-c", str(EXAMPLES / "energy_card.json"),
-        "-o", str(tmp_path / "x"),
-    )  # fmt: skip
+        "export", f"{EXAMPLES / 'energy_labeler.py'}:nope", "-c", card, "-o", str(tmp_path / "x")
+    )
     assert res.returncode == 3
     assert "has no attribute 'nope'" in res.stderr and "Traceback" not in res.stderr
     res = deepfx("export", f"{EXAMPLES / 'energy_labeler.py'}:build", "-o", str(exported))
