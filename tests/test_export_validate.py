@@ -296,3 +296,13 @@ def test_report_renders_and_serialises(effect_dir: Path) -> None:
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is True and data["checks"][0]["name"] == "card (metadata.json)"
     assert "PASS  onnx: load" in str(report)
+
+
+def test_top_level_api_names_are_the_functions(effect_dir: Path, tmp_path: Path) -> None:
+    import deepfx
+    import deepfx.export
+    import deepfx.validate as _unused  # noqa: F401 - importing must not shadow the function
+
+    assert deepfx.validate is validate and deepfx.export is export
+    assert deepfx.validate(effect_dir, formats=["onnx"], long_s=0.5).ok
+    assert deepfx.export(Halve(), card_dict(), tmp_path / "m").is_dir()
