@@ -158,6 +158,14 @@ def export(
             f"expected a torch.nn.Module to export, got {type(module).__name__}; "
             "subclass deepfx.nn.WaveformToWaveform or WaveformToLabels"
         )
+    on_gpu = sorted(
+        {str(t.device) for t in [*module.parameters(), *module.buffers()] if t.device.type != "cpu"}
+    )
+    if on_gpu:
+        raise ExportError(
+            f"the module has weights on {', '.join(on_gpu)}; export runs on the CPU so the "
+            "files load anywhere: pass module.cpu()"
+        )
     x = _example(torch, model_card, example_input)
 
     was_training = module.training
@@ -219,7 +227,8 @@ def _export_torchscript(torch: Any, module: Any, x: Any, path: Path, card: Model
         warnings.warn(
             f"torch.jit.script failed ({reason}); fell back to torch.jit.trace, which freezes "
             "any control flow that depends on the input to what the example input took. The "
-            "export is checked on two input lengths, but make the module scriptable if you can.",
+            "export is checked on three inputs of different lengths, but make the module "
+            "scriptable if you can.",
             ExportNote,
             stacklevel=3,
         )
