@@ -306,3 +306,22 @@ def test_top_level_api_names_are_the_functions(effect_dir: Path, tmp_path: Path)
     assert deepfx.validate is validate and deepfx.export is export
     assert deepfx.validate(effect_dir, formats=["onnx"], long_s=0.5).ok
     assert deepfx.export(Halve(), card_dict(), tmp_path / "m").is_dir()
+
+
+def test_numpy_example_input_and_cpu_only(tmp_path: Path) -> None:
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 3000)).astype(np.float32)
+    out = export(Halve(), card_dict(), tmp_path / "np", formats=["pt2"], example_input=x)
+    assert load_model(out).forward(x).shape == (1, 3000)
+    with pytest.raises(ExportError, match=r"example_input must be a 2-D"):
+        export(Halve(), card_dict(), tmp_path / "bad", example_input=x[0])
+
+    class Scaled(WaveformToWaveform):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gain = nn.Parameter(torch.ones(1))
+
+        def do_forward_pass(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.gain
+
+    with pytest.raises(ExportError, match=r"weights on meta.*module\.cpu\(\)"):
+        export(Scaled().to("meta"), card_dict(), tmp_path / "meta")

@@ -10,7 +10,7 @@
       README.md       a hub model card with YAML front matter (tag ``audacity``)
 
 Every written format is reloaded through the same runner the host uses and compared
-with the module's own output (within 1e-5) on two input lengths, so a folder that
+with the module's own output (within 1e-5) on three input lengths, so a folder that
 :func:`export` returns is known to load and to agree with the module.
 
 Importing this module does not import torch; calling :func:`export` does.
@@ -127,7 +127,8 @@ def export(
         complete.
     check
         Reload every written file and compare it with the module (within 1e-5) on the
-        example and on a second, odd length (which proves the time axis is dynamic).
+        example, on a second, odd length (which proves the time axis is dynamic) and on
+        the host's shortest input (``min_input_s``, else 50 ms).
 
     Returns
     -------
