@@ -325,3 +325,12 @@ def test_numpy_example_input_and_cpu_only(tmp_path: Path) -> None:
 
     with pytest.raises(ExportError, match=r"weights on meta.*module\.cpu\(\)"):
         export(Scaled().to("meta"), card_dict(), tmp_path / "meta")
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(ExportError, match="is not a model folder"):
+        export(Halve(), card_dict(), precious, overwrite=True)
+    assert (precious / "thesis.tex").read_text() == "years of work"

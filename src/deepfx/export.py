@@ -149,11 +149,17 @@ def export(
     if dest.exists():
         if not dest.is_dir():
             raise ExportError(f"{dest} exists and is not a folder; choose another output path")
-        if any(dest.iterdir()) and not overwrite:
-            raise ExportError(
-                f"{dest} already exists and is not empty; pass overwrite=True "
-                "(`--overwrite`) to replace it"
-            )
+        if any(dest.iterdir()):
+            if not overwrite:
+                raise ExportError(
+                    f"{dest} already exists and is not empty; pass overwrite=True "
+                    "(`--overwrite`) to replace it"
+                )
+            if not _looks_like_model_folder(dest):
+                raise ExportError(
+                    f"{dest} is not a model folder (no {CARD_FILENAME} or model file); "
+                    "refusing to replace it, even with overwrite: choose another output path"
+                )
     if not isinstance(module, torch.nn.Module):
         raise ExportError(
             f"expected a torch.nn.Module to export, got {type(module).__name__}; "
@@ -469,6 +475,11 @@ def temp_dir_for(dest: Path) -> Iterator[Path]:
 
     with temp_dir_beside(dest, prefix=".export-") as tmp:
         yield tmp
+
+
+def _looks_like_model_folder(folder: Path) -> bool:
+    names = {p.name for p in folder.iterdir()}
+    return CARD_FILENAME in names or bool(names & set(FORMAT_FILES.values()))
 
 
 def _move_into_place(tmp: Path, dest: Path) -> None:
