@@ -386,7 +386,7 @@ def _run_format(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = model_cls(folder, card, fmt=fmt, device=device, threads=threads).load()
-    except DeepfxError as exc:
+    except (DeepfxError, ValueError) as exc:  # ValueError: an unavailable device
         report.checks.append(Check(f"{fmt}: load", False, str(exc), _since(t), fmt))
         return {}
     report.checks.append(

@@ -28,6 +28,7 @@ def validate_cmd(
     long_s: float = typer.Option(
         10.0, "--long-s", min=0.1, help="Length of the long test input, in seconds."
     ),
+    device: str = typer.Option("cpu", "--device", "-d", help="cpu, cuda, mps or auto."),
 ) -> None:
     """Run the validation battery on a model folder, exactly as the host loads it.
 
@@ -39,7 +40,7 @@ def validate_cmd(
     """
     from deepfx.validate import validate
 
-    report = validate(path, formats=fmt or None, long_s=long_s)
+    report = validate(path, formats=fmt or None, long_s=long_s, device=device)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
