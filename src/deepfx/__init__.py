@@ -13,6 +13,8 @@ Quick start::
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -52,9 +54,33 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'deepfx' has no attribute {name!r}")
     mod = importlib.import_module(module)
-    value = mod if module.endswith("." + name) else getattr(mod, name)
+    value = mod if name in _MODULES else getattr(mod, name)
     globals()[name] = value
     return value
+
+
+#: Names above that are modules; every other name is an object inside its module.
+_MODULES = frozenset({"hub", "store", "errors"})
+#: Functions that share their name with the submodule defining them.
+_SHADOWED = frozenset({"export", "validate"})
+
+
+class _Package(types.ModuleType):
+    """Keep ``deepfx.export`` / ``deepfx.validate`` the *functions*.
+
+    Importing a submodule makes Python set it as an attribute of its package, which would
+    replace the function ``deepfx.validate`` with the module ``deepfx.validate`` as soon as
+    anything ran ``from deepfx.validate import ...``. ``from deepfx.validate import
+    validate`` keeps working (it goes through ``sys.modules``).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

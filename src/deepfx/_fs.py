@@ -31,10 +31,21 @@ def atomic_path(dest: Path | str, *, suffix: str | None = None) -> Iterator[Path
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        # (or keep the mode of the file it replaces)
+        with contextlib.suppress(OSError):
+            mode = dest.stat().st_mode & 0o7777 if dest.exists() else 0o666 & ~_umask()
+            os.chmod(tmp_path, mode)
         os.replace(tmp_path, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(dest: Path | str, data: bytes) -> None:
