@@ -14,7 +14,7 @@ audacitorch = pytest.importorskip("audacitorch")
 from audacitorch.utils import save_model  # noqa: E402
 
 from deepfx.model import load_model  # noqa: E402
-from deepfx.validate import validate  # noqa: E402
+from deepfx.validation import validate  # noqa: E402
 
 SR = 16000
 
@@ -112,7 +112,7 @@ def test_audacitorch_labeler_saved_with_save_model_validates_and_runs(tmp_path: 
 
 def test_audacitorch_module_exports_to_every_format(tmp_path: Path) -> None:
     """deepfx export accepts audacitorch modules unchanged, including .pt2 and ONNX."""
-    from deepfx.export import export
+    from deepfx.exporting import export
 
     folder = export(
         AudacitorchSeparator(_Split()),

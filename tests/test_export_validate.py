@@ -1,4 +1,4 @@
-"""deepfx.export and deepfx.validate, on the guide's worked examples and on broken models."""
+"""deepfx.export and deepfx.validate on the worked examples and on broken models."""
 
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ from torch import nn
 
 from deepfx.card import load_card
 from deepfx.errors import CardError, ContractError, ExportError, ValidationFailed
-from deepfx.export import ExportNote, export
+from deepfx.exporting import ExportNote, export
 from deepfx.model import load_model
 from deepfx.modelcard_readme import split_front_matter
 from deepfx.nn import WaveformToWaveform
-from deepfx.validate import validate
+from deepfx.validation import validate
 
 ALL = ("torchscript", "torch.export", "onnx")
 
@@ -300,8 +300,8 @@ def test_report_renders_and_serialises(effect_dir: Path) -> None:
 
 def test_top_level_api_names_are_the_functions(effect_dir: Path, tmp_path: Path) -> None:
     import deepfx
-    import deepfx.export
-    import deepfx.validate as _unused  # noqa: F401 - importing must not shadow the function
+    import deepfx.exporting
+    import deepfx.validation  # noqa: F401 - importing the modules must not shadow the functions
 
     assert deepfx.validate is validate and deepfx.export is export
     assert deepfx.validate(effect_dir, formats=["onnx"], long_s=0.5).ok

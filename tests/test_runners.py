@@ -14,7 +14,7 @@ import torch
 from contrib_helpers import Halve, card_dict, write_scripted
 
 from deepfx.errors import ContractError, ModelLoadError
-from deepfx.export import export
+from deepfx.exporting import export
 from deepfx.model import load_model
 from deepfx.runners import find_model_file, open_runner
 

@@ -13,8 +13,6 @@ Quick start::
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -38,8 +36,8 @@ _LAZY: dict[str, str] = {
     "Progress": "deepfx.engine",
     "CancelToken": "deepfx.engine",
     # contributor tools
-    "export": "deepfx.export",
-    "validate": "deepfx.validate",
+    "export": "deepfx.exporting",
+    "validate": "deepfx.validation",
     # model manager
     "hub": "deepfx.hub",
     "store": "deepfx.store",
@@ -61,26 +59,6 @@ def __getattr__(name: str) -> Any:
 
 #: Names above that are modules; every other name is an object inside its module.
 _MODULES = frozenset({"hub", "store", "errors"})
-#: Functions that share their name with the submodule defining them.
-_SHADOWED = frozenset({"export", "validate"})
-
-
-class _Package(types.ModuleType):
-    """Keep ``deepfx.export`` / ``deepfx.validate`` the *functions*.
-
-    Importing a submodule makes Python set it as an attribute of its package, which would
-    replace the function ``deepfx.validate`` with the module ``deepfx.validate`` as soon as
-    anything ran ``from deepfx.validate import ...``. ``from deepfx.validate import
-    validate`` keeps working (it goes through ``sys.modules``).
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:
@@ -92,8 +70,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from deepfx import errors, hub, store
     from deepfx.card import ModelCard, card_json_schema, load_card
     from deepfx.engine import CancelToken, EffectResult, LabelResult, Progress, process, run
-    from deepfx.export import export
+    from deepfx.exporting import export
     from deepfx.labels import Label
     from deepfx.model import Model, load_model
     from deepfx.nn import WaveformToLabels, WaveformToWaveform
-    from deepfx.validate import validate
+    from deepfx.validation import validate

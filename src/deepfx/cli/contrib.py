@@ -1,7 +1,7 @@
 """CLI commands for model contributors: ``validate``, ``export``, ``init``.
 
-Each command is thin over one library call (:func:`deepfx.validate.validate`,
-:func:`deepfx.export.export`, :func:`deepfx.scaffold.init_project`), imported inside
+Each command is thin over one library call (:func:`deepfx.validation.validate`,
+:func:`deepfx.exporting.export`, :func:`deepfx.scaffold.init_project`), imported inside
 the command so ``deepfx --help`` never imports torch.
 """
 
@@ -38,7 +38,7 @@ def validate_cmd(
 
     Example: [bold]deepfx validate ./my-model[/]
     """
-    from deepfx.validate import validate
+    from deepfx.validation import validate
 
     report = validate(path, formats=fmt or None, long_s=long_s, device=device)
     if as_json:
@@ -85,7 +85,7 @@ def export_cmd(
     from rich.console import Console
 
     from deepfx.errors import CardError
-    from deepfx.export import ExportNote, export, load_module_from_spec, normalize_formats
+    from deepfx.exporting import ExportNote, export, load_module_from_spec, normalize_formats
 
     console = Console(stderr=True)
     formats = normalize_formats(fmt or ["torchscript"])
@@ -106,7 +106,7 @@ def export_cmd(
         f"[green]exported[/] {', '.join(formats)} to [bold]{folder}[/]", highlight=False
     )
     if run_validate:
-        from deepfx.validate import validate
+        from deepfx.validation import validate
 
         report = validate(folder)
         Console().print(report)

@@ -179,7 +179,7 @@ def validate(
         All checks; ``report.ok`` is False if any failed. Nothing is raised for a broken
         model: the report says what is wrong.
     """
-    from deepfx.export import compare_outputs, normalize_formats
+    from deepfx.exporting import compare_outputs, normalize_formats
     from deepfx.model import Model
     from deepfx.runners import available_formats
 
@@ -420,7 +420,7 @@ def _run_format(
         except DeepfxError as exc:
             report.checks.append(Check(f"{fmt}: determinism", False, _rule(exc), _since(t), fmt))
         else:
-            from deepfx.export import compare_outputs
+            from deepfx.exporting import compare_outputs
 
             problem = compare_outputs(outputs[first.name], again, tolerance=0.0)
             report.checks.append(
