@@ -235,12 +235,31 @@ def _read_cache(path: Path) -> tuple[float, list[HubModel], str] | None:
         return None
 
 
+def _probe() -> None:
+    """One quick request without retries, so an unreachable hub is known in one timeout.
+
+    (``list_models`` retries a refused connection for about 20 s, and ``hf_hub_download``
+    silently falls back to its cache: neither tells "offline" quickly.)
+    """
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    with hub_errors("checking the hub is reachable"):
+        resp = get_session().get(
+            f"{endpoint()}/api/models",
+            params={"filter": SEARCH_TAG, "limit": 1},
+            headers=build_hf_headers(),
+            timeout=timeout_s(),
+        )
+        hf_raise_for_status(resp)
+
+
 def _fetch_listing() -> tuple[list[HubModel], list[str]]:
     """Read the curated lists and the tag search, then each candidate's card."""
     from huggingface_hub import errors as hf
     from huggingface_hub import hf_hub_download
 
     check_online()
+    _probe()
     found: dict[str, list[str]] = {}
     commits: dict[str, str | None] = {}
     notes: list[str] = []
