@@ -32,6 +32,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -150,6 +151,7 @@ class HubServer:
         self.repos = repos
         self.corrupt: set[str] = set()  # "repo_id/path" served with flipped bytes
         self.drop: dict[str, int] = {}  # "repo_id/path" -> times to cut the body short
+        self.delay: dict[str, float] = {}  # "repo_id/path" -> seconds to wait before a GET
         self.requests: list[str] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -353,6 +355,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             self._send(200, b"", {**headers, "Content-Length": str(len(data))})
             return
+        if key in self.hub.delay:
+            time.sleep(self.hub.delay[key])
         start = 0
         rng = self.headers.get("Range")
         if rng and (m := re.match(r"bytes=(\d+)-", rng)):

@@ -34,8 +34,12 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     repos.commit("bob/untagged", {"metadata.json": json.dumps(EFFECT_CARD)})
     repos.commit("carol/nocard", {"README.md": readme()})
     # curated lists, as JSON arrays of repo ids in hub repos
-    repos.commit("hugggof/audacity-models", {"models.json": json.dumps(["hugggof/labeler", "hugggof/split"])})
-    repos.commit("deepfx/curated-models", {"models.json": json.dumps(["alice/dehum", "gone/missing"])})
+    repos.commit(
+        "hugggof/audacity-models", {"models.json": json.dumps(["hugggof/labeler", "hugggof/split"])}
+    )
+    repos.commit(
+        "deepfx/curated-models", {"models.json": json.dumps(["alice/dehum", "gone/missing"])}
+    )
     with HubServer(repos) as server, hub_env(monkeypatch, tmp_path, server):
         yield server
 
@@ -45,7 +49,13 @@ def test_search_combines_curated_and_tag(hub: HubServer) -> None:
 
     res = search()
     by_id = {m.repo_id: m for m in res.models}
-    assert set(by_id) == {"hugggof/split", "hugggof/labeler", "alice/dehum", "carol/nocard", "gone/missing"}
+    assert set(by_id) == {
+        "hugggof/split",
+        "hugggof/labeler",
+        "alice/dehum",
+        "carol/nocard",
+        "gone/missing",
+    }
     assert "bob/untagged" not in by_id  # neither curated nor tagged
     assert by_id["hugggof/split"].sources == ["curated:hugggof/audacity-models", "tag"]
     assert by_id["hugggof/labeler"].sources == ["curated:hugggof/audacity-models"]
@@ -62,10 +72,15 @@ def test_filters(hub: HubServer) -> None:
     assert [m.repo_id for m in search(kind="analyzer").models] == ["hugggof/labeler"]
     assert [m.repo_id for m in search(domain="speech").models] == ["alice/dehum"]
     assert [m.repo_id for m in search("hum speech").models] == ["alice/dehum"]
-    assert {m.repo_id for m in search("inverted", kind="effect").models} == {"hugggof/split", "alice/dehum"}
+    assert {m.repo_id for m in search("inverted", kind="effect").models} == {
+        "hugggof/split",
+        "alice/dehum",
+    }
 
 
-def test_listing_cached_then_offline_with_note(hub: HubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_listing_cached_then_offline_with_note(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from deepfx.hub import search
 
     first = search()

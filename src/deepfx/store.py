@@ -417,6 +417,14 @@ class Store:
             remote = resolve_revision(repo_id, revision=revision)
 
         def build(dest: Path) -> list[dict[str, Any]]:
+            free = shutil.disk_usage(dest).free
+            if free < remote.size:
+                raise DiskFullError(
+                    f"{repo_id} needs {_human(remote.size)} but the disk holding {self.root} "
+                    f"has {_human(free)} free; free some space (or set DEEPFX_HOME to a bigger "
+                    "disk) and try again; nothing was installed"
+                )
+
             def on_file(path: str, i: int, n: int, size: int) -> None:
                 _step(on_step, f"downloading {path} ({i + 1}/{n}, {_human(size)})")
 

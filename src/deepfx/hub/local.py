@@ -13,7 +13,7 @@ from deepfx.errors import CardError, ModelNotFoundError
 __all__ = ["copy_local", "is_local_spec"]
 
 #: Never copied from a local folder: version control, caches, editor litter.
-_IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".cache", ".DS_Store", "*.pyc")
+_IGNORED = frozenset({".git", "__pycache__", ".cache", ".DS_Store"})
 
 
 def is_local_spec(spec: str) -> bool:
@@ -33,7 +33,7 @@ def copy_local(src: Path, dest: Path) -> None:
     if src.is_dir():
         if not (src / CARD_FILENAME).is_file():
             raise CardError(f"no {CARD_FILENAME} in this folder; is it a model folder?", path=src)
-        shutil.copytree(src, dest, dirs_exist_ok=True, ignore=_IGNORED, symlinks=False)
+        _copy_tree(src, dest)
         return
     if not src.is_file():
         raise ModelNotFoundError(f"{src} is neither a model folder nor a .zip file")
@@ -72,3 +72,17 @@ def _common_root(infos: list[zipfile.ZipInfo]) -> tuple[str, ...]:
     if len(tops) == 1 and all(len(PurePosixPath(i.filename).parts) > 1 for i in infos):
         return (tops.pop(),)
     return ()
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    """Copy files one by one so an OSError (a full disk) surfaces as itself, not as the
+    aggregated ``shutil.Error`` that ``copytree`` raises. Links are followed."""
+    for item in sorted(src.iterdir()):
+        if item.name in _IGNORED or item.suffix == ".pyc":
+            continue
+        target = dest / item.name
+        if item.is_dir():
+            target.mkdir(exist_ok=True)
+            _copy_tree(item, target)
+        elif item.is_file():
+            shutil.copyfile(item, target)
