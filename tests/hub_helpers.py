@@ -13,7 +13,7 @@ Endpoints (as huggingface.co answers them):
   and ``siblings`` (``blobId``, ``size``, ``lfs.sha256`` for LFS files);
 * ``HEAD|GET /{repo}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob sha1),
   ``X-Linked-Etag``/``X-Linked-Size`` (sha256 for LFS files), ``Range`` requests;
-* ``POST /api/repos/create``, ``/api/models/{repo}/preupload/{rev}``,
+* ``POST /api/repos/create``, ``/api/validate-yaml``, ``/api/models/{repo}/preupload/{rev}``,
   ``/api/models/{repo}/commit/{rev}`` (ndjson; every file uploaded in "regular" mode);
 * errors carry ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound).
 
@@ -248,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         if path == "/api/repos/create":
             return self._create()
+        if path == "/api/validate-yaml":
+            return self._validate_yaml()
         if m := _PREUPLOAD.match(path):
             return self._preupload(m.group(1))
         if m := _COMMIT.match(path):
@@ -396,6 +398,21 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.hub.repos.create(repo_id)
         self._json({"url": f"{self.hub.url}/{repo_id}", "name": repo_id})
+
+    def _validate_yaml(self) -> None:
+        import yaml
+
+        content = json.loads(self._body() or b"{}").get("content", "")
+        m = _FRONT.match(content)
+        try:
+            meta = yaml.safe_load(m.group(1)) if m else {}
+        except yaml.YAMLError as exc:
+            self._json({"errors": [{"message": str(exc)}], "warnings": []}, 400)
+            return
+        if meta is not None and not isinstance(meta, dict):
+            self._json({"errors": [{"message": "metadata must be a mapping"}], "warnings": []}, 400)
+            return
+        self._json({"errors": [], "warnings": []})
 
     def _preupload(self, repo_id: str) -> None:
         if not self._authorized():

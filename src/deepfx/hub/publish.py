@@ -148,5 +148,9 @@ def publish(
                     "log in with `hf auth login` or set HF_TOKEN to a token with write access"
                 ) from None
             raise
+        except ValueError as exc:  # the hub rejected the README's metadata
+            raise PublishError(
+                f"the hub at {endpoint()} rejected README.md's front matter: {exc}; fix it"
+            ) from None
     commit = getattr(info, "oid", None)
     return PublishResult(repo_id=repo_id, url=str(url), commit=commit)
