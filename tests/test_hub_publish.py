@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from hub_helpers import EFFECT_CARD, GitHub, HubServer, hub_env, make_audacitorch_effect, readme
 
 from deepfx.errors import PublishError

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from hub_helpers import (
     EFFECT_CARD,
     LEGACY_ANALYZER_CARD,

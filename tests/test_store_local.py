@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from hub_helpers import EFFECT_CARD, make_audacitorch_effect
 
 from deepfx.errors import AlreadyInstalledError, CardError, ModelNotFoundError, NotInstalledError
