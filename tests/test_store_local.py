@@ -144,3 +144,31 @@ def test_installed_listing_is_offline_and_json(folder: Path) -> None:
     d = listed.to_dict()
     assert json.loads(json.dumps(d))["name"] == "local/my_private_fx"
     assert d["type"] == "effect" and d["size"] > 0
+
+
+def test_short_name_ambiguous(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepfx.card import ModelCard
+    from deepfx.store import Store, find_installed
+
+    mod = types.ModuleType("deepfx.builtins")
+    mod.catalog = lambda: [_Spec("builtin/fx", ModelCard.from_dict(EFFECT_CARD), folder)]  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "deepfx.builtins", mod)
+    store = Store()
+    store.add_local(folder, name="fx")
+    store.install("builtin/fx")
+    with pytest.raises(NotInstalledError, match="ambiguous: builtin/fx, local/fx"):
+        find_installed("fx")
+    assert find_installed("local/fx") != find_installed("builtin/fx")
+
+
+def test_stale_work_folders_are_cleaned(folder: Path, home: Path) -> None:
+    import os
+
+    from deepfx.store import Store
+
+    stale = home / "tmp" / ".install-old"
+    (stale / "model").mkdir(parents=True)
+    old = 1_000_000_000
+    os.utime(stale, (old, old))
+    Store().add_local(folder)
+    assert not stale.exists()

@@ -196,9 +196,9 @@ class Store:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise NotInstalledError(name) from HubError(
-                f"{name!r} is ambiguous: {', '.join(matches)}; use the full name"
-            )
+            err = NotInstalledError(name)
+            err.args = (f"{name!r} is ambiguous: {', '.join(matches)}; use the full name",)
+            raise err
         raise NotInstalledError(name)
 
     def info(self, name: str) -> InstalledModel:
@@ -490,6 +490,7 @@ class Store:
         tmp_root = self.root / "tmp"
         try:
             tmp_root.mkdir(parents=True, exist_ok=True)
+            _clean_stale(tmp_root)
             with self._lock(full):
                 previous = self._read_entry(model_dir)
                 if (
@@ -711,6 +712,17 @@ def _drop_old_revisions(model_dir: Path, *, keep: str) -> None:
     for p in model_dir.iterdir():
         if p.is_dir() and p.name != keep:
             shutil.rmtree(p, ignore_errors=True)
+
+
+def _clean_stale(tmp_root: Path, *, older_than_s: float = 24 * 3600) -> None:
+    """Remove work folders left by installs that were killed (power loss, kill -9)."""
+    import time
+
+    now = time.time()
+    for p in tmp_root.glob(".*-*"):
+        with contextlib.suppress(OSError):
+            if now - p.stat().st_mtime > older_than_s:
+                shutil.rmtree(p, ignore_errors=True)
 
 
 def _prune_empty(folder: Path, *, stop: Path) -> None:
