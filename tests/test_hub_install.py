@@ -231,6 +231,10 @@ def test_revision_pins(hub: HubServer, built: dict[str, Path]) -> None:
     assert not res.changed and "pinned" in res.note
     res = store.update("hugggof/split", revision="main")
     assert res.changed and store.info("split").commit == hub.repos.head("hugggof/split")
+    assert not store.info("split").pinned and store.info("split").revision == "main"
+    # a branch is followed: a new commit on it is picked up
+    hub.repos.commit("hugggof/split", {"README.md": readme(["audacity", "v3"])})
+    assert store.update("split").changed
 
 
 def test_remove_plan_then_execute(hub: HubServer, tmp_path: Path) -> None:

@@ -256,7 +256,7 @@ class Store:
         return self._install_hub(
             repo_id,
             revision=revision or at_rev,
-            pinned=(revision or at_rev) is not None,
+            pinned=_is_commit(revision or at_rev),
             kind=kind,
             force=force,
             on_step=on_step,
@@ -298,10 +298,12 @@ class Store:
     def update(
         self, name: str, *, revision: str | None = None, on_step: StepCallback | None = None
     ) -> UpdateResult:
-        """Bring a hub model to the hub's current commit (or pin it to ``revision``).
+        """Bring a hub model to the current commit of the revision it follows.
 
-        The old revision stays installed and usable until the new one is verified and in
-        place. A model pinned with ``--revision`` only moves when a new ``revision`` is given.
+        A model installed from a branch (``main`` by default) follows that branch; one
+        installed at a commit (``user/model@<sha>`` or ``--revision <sha>``) is pinned and
+        stays. ``revision`` switches what the model follows (a branch, tag or commit). The
+        old revision stays installed and usable until the new one is verified and in place.
         """
         from deepfx.hub.download import resolve_revision
 
@@ -320,23 +322,25 @@ class Store:
                 current.commit,
                 current.commit,
                 False,
-                f"pinned at {current.revision}; pass --revision to move it",
+                f"pinned at commit {current.commit[:12]}; pass --revision main to follow main",
             )
-        want = revision or current.revision
-        _step(on_step, f"asking the hub for the current commit of {current.repo_id}")
+        want = revision or current.revision or "main"
+        _step(on_step, f"asking the hub for the current commit of {current.repo_id}@{want}")
         remote = resolve_revision(current.repo_id, revision=want)
-        if remote.commit == current.commit:
+        if remote.commit == current.commit and want == current.revision:
             return UpdateResult(current.name, current.commit, current.commit, False, "up to date")
         self._install_hub(
             current.repo_id,
             revision=want,
-            pinned=revision is not None or current.pinned,
+            pinned=_is_commit(want),
             kind=None,
             force=True,
             on_step=on_step,
             remote=remote,
         )
-        return UpdateResult(current.name, current.commit, remote.commit, True)
+        changed = remote.commit != current.commit
+        note = "" if changed else f"now following {want}"
+        return UpdateResult(current.name, current.commit, remote.commit, changed, note)
 
     def remove(self, name: str) -> RemovePlan:
         """Plan the removal of ``name``: see what will be freed, then call ``.execute()``."""
@@ -612,6 +616,11 @@ def _split_spec(text: str) -> tuple[str, str | None]:
         repo, rev = text.rsplit("@", 1)
         return repo.strip(), rev.strip() or None
     return text.strip(), None
+
+
+def _is_commit(revision: str | None) -> bool:
+    """A full commit sha pins a model; a branch or tag name is followed by updates."""
+    return revision is not None and re.fullmatch(r"[0-9a-f]{40}", revision) is not None
 
 
 def _slug(text: str) -> str:

@@ -50,6 +50,15 @@ def _human(n: int | None) -> str:
     return f"{n} B"
 
 
+def _follows(m: Any) -> str:
+    """How a hub model is updated: pinned, or following a branch other than main."""
+    if m.pinned:
+        return " (pinned)"
+    if m.source == "hub" and m.revision not in (None, "main"):
+        return f" (follows {m.revision})"
+    return ""
+
+
 def _check_kind(kind: str | None) -> Kind | None:
     if kind is not None and kind not in _KINDS:
         raise typer.BadParameter(f"--type must be one of {', '.join(_KINDS)}")
@@ -131,7 +140,7 @@ def list_models(as_json: bool = _JSON) -> None:
     for col in ("name", "type", "domains", "size", "revision", "source"):
         table.add_column(col)
     for m in models:
-        rev = m.commit[:12] + (f" (pinned {m.revision})" if m.pinned else "")
+        rev = m.commit[:12] + _follows(m)
         table.add_row(
             m.name, m.kind, ", ".join(m.card.get("domain_tags", [])), _human(m.size), rev, m.source
         )
@@ -167,13 +176,17 @@ def info(
             f"{remote.long_description or remote.problem or ''}"
         )
         return
-    card = load_card(m.folder, strict=False).to_dict()
+    import warnings
+
+    with warnings.catch_warnings():  # the notes are in the manifest, shown below
+        warnings.simplefilter("ignore")
+        card = load_card(m.folder, strict=False).to_dict()
     if as_json:
         _emit_json({**m.to_dict(), "card": card})
         return
     con = _console()
     con.print(f"[bold]{m.name}[/] ({m.kind}, {m.source}) at {m.folder}")
-    con.print(f"revision: {m.commit}" + (f" (pinned {m.revision})" if m.pinned else ""))
+    con.print(f"revision: {m.commit}" + _follows(m))
     con.print(f"installed: {m.installed_at}   size: {_human(m.size)}")
     con.print(f"sample rate: {card['sample_rate']} Hz   outputs: {', '.join(card['labels'])}")
     con.print(card["long_description"])
