@@ -152,6 +152,7 @@ class HubServer:
         self.corrupt: set[str] = set()  # "repo_id/path" served with flipped bytes
         self.drop: dict[str, int] = {}  # "repo_id/path" -> times to cut the body short
         self.delay: dict[str, float] = {}  # "repo_id/path" -> seconds to wait before a GET
+        self.stall_s = 0.0  # seconds every request waits before an answer (timeouts)
         self.requests: list[str] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -258,6 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self) -> None:
         self.hub.requests.append(f"{self.command} {self.path}")
+        if self.hub.stall_s:
+            time.sleep(self.hub.stall_s)
         split = urlsplit(self.path)
         path = unquote(split.path)
         if path == "/api/models":

@@ -191,6 +191,18 @@ def test_network_down_names_endpoint(hub: HubServer, tmp_path: Path) -> None:
     _nothing_left(tmp_path)
 
 
+def test_timeout_is_a_network_error(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deepfx.store import Store
+
+    monkeypatch.setenv("DEEPFX_HUB_TIMEOUT", "0.3")
+    hub.stall_s = 1.5
+    with pytest.raises(NetworkError, match="did not answer in time"):
+        Store().install("hugggof/split")
+    _nothing_left(tmp_path)
+
+
 def test_update_keeps_old_version_usable(hub: HubServer, built: dict[str, Path]) -> None:
     from deepfx.model import load_model
     from deepfx.store import Store, find_installed

@@ -146,14 +146,16 @@ class RemovePlan:
 
         Returns the number of bytes freed.
         """
-        if not self.folder.exists():
-            raise NotInstalledError(self.name)
-        trash_root = self._store_root / "tmp"
-        trash_root.mkdir(parents=True, exist_ok=True)
-        trash = Path(tempfile.mkdtemp(prefix=".remove-", dir=trash_root))
-        os.replace(self.folder, trash / "model")
-        shutil.rmtree(trash, ignore_errors=True)
-        _prune_empty(self.folder.parent, stop=self._store_root / "models")
+        with Store(self._store_root)._lock(self.name):  # not while it is being installed
+            if not self.folder.exists():
+                raise NotInstalledError(self.name)
+            trash_root = self._store_root / "tmp"
+            trash_root.mkdir(parents=True, exist_ok=True)
+            trash = Path(tempfile.mkdtemp(prefix=".remove-", dir=trash_root))
+            os.replace(self.folder, trash / "model")
+            shutil.rmtree(trash, ignore_errors=True)
+            _prune_empty(self.folder.parent, stop=self._store_root / "models")
+            _prune_empty(trash_root, stop=self._store_root)
         return self.bytes_freed
 
 

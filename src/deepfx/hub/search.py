@@ -294,15 +294,21 @@ def _fetch_listing() -> tuple[list[HubModel], list[str]]:
         for info in api().list_models(filter=SEARCH_TAG, full=True):
             found.setdefault(info.id, []).append("tag")
             commits[info.id] = info.sha
-    models = []
-    for rid, sources in sorted(found.items(), key=lambda kv: kv[0].lower()):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def card_of(rid: str) -> HubModel:
         try:
-            model = remote_card(rid)
+            return remote_card(rid)
+        except NetworkError:
+            raise
         except HubError as exc:
-            if isinstance(exc, NetworkError):
-                raise
-            model = HubModel(repo_id=rid, sources=[], problem=str(exc))
-        model.sources = sources
-        model.commit = commits.get(rid)
-        models.append(model)
+            return HubModel(repo_id=rid, sources=[], problem=str(exc))
+
+    ids = sorted(found, key=str.lower)
+    # cards are small: fetch a few at once so a long list does not take N round trips
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(ids)))) as pool:
+        models = list(pool.map(card_of, ids))
+    for model in models:
+        model.sources = found[model.repo_id]
+        model.commit = commits.get(model.repo_id)
     return models, notes
