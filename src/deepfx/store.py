@@ -431,8 +431,11 @@ class Store:
                     "disk) and try again; nothing was installed"
                 )
 
-            def on_file(path: str, i: int, n: int, size: int) -> None:
-                _step(on_step, f"downloading {path} ({i + 1}/{n}, {_human(size)})")
+            sizes = {f.path: f.size for f in remote.files}
+
+            def on_file(path: str, i: int, n: int, done: int) -> None:
+                total = _human(sizes.get(path, 0))
+                _step(on_step, f"downloading {path} ({i + 1}/{n}): {_human(done)} of {total}")
 
             records = fetch_revision(
                 remote,

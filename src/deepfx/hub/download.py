@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from deepfx.card import CARD_FILENAME
 from deepfx.errors import ChecksumMismatchError, ModelNotFoundError
@@ -23,7 +24,7 @@ __all__ = ["FileRecord", "RemoteRevision", "fetch_revision", "file_hashes", "res
 #: Files of a repo that are never part of a model folder.
 SKIP_FILES = frozenset({".gitattributes", ".gitignore"})
 
-#: Called as ``on_file(path_in_repo, index, count, size_bytes)`` before each download.
+#: Called as ``on_file(path_in_repo, index, count, bytes_done)`` as each file downloads.
 FileProgress = Callable[[str, int, int, int], None]
 
 
@@ -87,8 +88,17 @@ def resolve_revision(repo_id: str, *, revision: str | None = None) -> RemoteRevi
     return RemoteRevision(repo_id=repo_id, commit=info.sha, files=files)
 
 
-def download_file(remote: RemoteRevision, record: FileRecord, dest: Path) -> Path:
-    """Download one file of ``remote`` into folder ``dest`` and verify it; return its path."""
+def download_file(
+    remote: RemoteRevision,
+    record: FileRecord,
+    dest: Path,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Path:
+    """Download one file of ``remote`` into folder ``dest`` and verify it; return its path.
+
+    ``on_bytes(done)`` is called as bytes arrive (instead of huggingface_hub's own bar).
+    """
     from huggingface_hub import hf_hub_download
 
     check_online()
@@ -100,6 +110,7 @@ def download_file(remote: RemoteRevision, record: FileRecord, dest: Path) -> Pat
             local_dir=dest,
             endpoint=endpoint(),
             etag_timeout=timeout_s(),
+            tqdm_class=_reporting_tqdm(on_bytes) if on_bytes is not None else None,
         )
     path = Path(str(got))
     verify_file(path, record)
@@ -126,13 +137,36 @@ def fetch_revision(
         )
     ordered = sorted(remote.files, key=lambda f: (f.path != CARD_FILENAME, f.path))
     for i, record in enumerate(ordered):
+        on_bytes = None
         if on_file is not None:
-            on_file(record.path, i, len(ordered), record.size)
-        download_file(remote, record, dest)
+            on_file(record.path, i, len(ordered), 0)
+
+            def on_bytes(done: int, path: str = record.path, i: int = i) -> None:
+                on_file(path, i, len(ordered), done)
+
+        download_file(remote, record, dest, on_bytes=on_bytes)
         if record.path == CARD_FILENAME and first is not None:
             first(dest)
     shutil.rmtree(dest / ".cache", ignore_errors=True)
     return ordered
+
+
+def _reporting_tqdm(on_bytes: Callable[[int], None]) -> Any:
+    """A silent tqdm class for huggingface_hub's ``tqdm_class`` that reports bytes done."""
+    from tqdm.auto import tqdm
+
+    class Reporting(tqdm):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+            self.done = int(kwargs.get("initial") or 0)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self.done += int(n or 0)
+            on_bytes(self.done)
+            return None
+
+    return Reporting
 
 
 def verify_file(path: Path, record: FileRecord) -> None:
