@@ -19,6 +19,9 @@ from deepfx.errors import PublishError
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     repos = GitHub(tmp_path / "repos")
     repos.commit("hugggof/audacity-models", {"models.json": "[]"})
+    import deepfx.builtins
+
+    monkeypatch.setattr(deepfx.builtins, "catalog", lambda: [])  # only hub models here
     with HubServer(repos) as server, hub_env(monkeypatch, tmp_path, server):
         yield server
 
@@ -95,7 +98,8 @@ def test_cli_end_to_end(hub: HubServer, model_dir: Path, tmp_path: Path) -> None
     hub.repos.commit("hugggof/split", {"README.md": readme()})
     out = _cli("models", "search", "--json")
     assert out.returncode == 0, out.stderr
-    assert [m["repo_id"] for m in json.loads(out.stdout)["models"]] == ["hugggof/split"]
+    found = json.loads(out.stdout)["models"]
+    assert [m["repo_id"] for m in found if m["sources"] != ["builtin"]] == ["hugggof/split"]
     out = _cli("models", "install", "hugggof/split", "--type", "analyzer")
     assert out.returncode == 5 and "is an effect" in out.stderr and "Traceback" not in out.stderr
     out = _cli("models", "install", "hugggof/split")

@@ -39,6 +39,10 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     repos.commit(
         "deepfx/curated-models", {"models.json": json.dumps(["alice/dehum", "gone/missing"])}
     )
+    import deepfx.builtins
+
+    # the real built-ins would be listed too; these tests are about the hub
+    monkeypatch.setattr(deepfx.builtins, "catalog", lambda: [])
     with HubServer(repos) as server, hub_env(monkeypatch, tmp_path, server):
         yield server
 
@@ -131,3 +135,26 @@ def test_remote_card(hub: HubServer) -> None:
 
     m = remote_card("alice/dehum")
     assert m.kind == "effect" and m.labels == ["half", "inverted"] and m.sample_rate == 16000
+
+
+def test_builtins_listed_first_and_offline(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import deepfx.builtins
+    from deepfx.builtins import BuiltinSpec
+    from deepfx.card import ModelCard
+    from deepfx.hub import search
+
+    card = ModelCard.from_dict(dict(LEGACY_ANALYZER_CARD, domain_tags=["speech"], tags=[]))
+    spec = BuiltinSpec(name="builtin/vad", card=card, build=lambda dest: None)
+    monkeypatch.setattr(deepfx.builtins, "catalog", lambda: [spec])
+    res = search(kind="analyzer")
+    assert [m.repo_id for m in res.models] == ["builtin/vad", "hugggof/labeler"]
+    assert res.models[0].sources == ["builtin"]
+    hub.stop()
+    monkeypatch.setenv("DEEPFX_HOME", str(tmp_path / "other-home"))  # no cache there
+    res = search()
+    assert [m.repo_id for m in res.models] == ["builtin/vad"]
+    assert res.note and "built-ins only" in res.note
+    with pytest.raises(NetworkError):
+        search(builtins=False)

