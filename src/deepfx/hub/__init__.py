@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from deepfx.hub._client import endpoint, is_offline
 from deepfx.hub.download import FileRecord, RemoteRevision, resolve_revision
-from deepfx.hub.publish import PublishResult, publish, update_front_matter
+from deepfx.hub.publish import PublishResult, publish
 from deepfx.hub.search import (
     DEFAULT_CURATED_LISTS,
     HubModel,
@@ -42,5 +42,4 @@ __all__ = [
     "remote_card",
     "resolve_revision",
     "search",
-    "update_front_matter",
 ]

@@ -9,19 +9,15 @@ token comes from the standard HF settings (``HF_TOKEN`` or ``hf auth login``).
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepfx._fs import atomic_write_text
 from deepfx.card import ModelCard, load_card
 from deepfx.errors import PublishError, ValidationFailed
 from deepfx.hub._client import api, check_online, endpoint, hub_errors
+from deepfx.modelcard_readme import write_readme
 
-__all__ = ["PublishResult", "check_folder", "publish", "update_front_matter"]
-
-TAG = "audacity"
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+__all__ = ["PublishResult", "check_folder", "publish"]
 
 
 @dataclass(frozen=True)
@@ -31,82 +27,21 @@ class PublishResult:
     commit: str | None
 
 
-def update_front_matter(readme: Path, card: ModelCard, *, repo_id: str) -> str:
-    """Write or update README.md's YAML front matter so the hub lists the model.
-
-    Ensures ``tags`` holds ``audacity`` (plus the card's domain tags) and
-    ``library_name: deepfx``; other keys and the body are kept. Returns the new text.
-    Written here until the contributor kit's own updater lands (deepfx.export).
-    """
-    import yaml
-
-    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
-    meta: dict[str, object] = {}
-    body = text
-    m = _FRONT.match(text)
-    if m:
-        try:
-            loaded = yaml.safe_load(m.group(1)) or {}
-        except yaml.YAMLError as exc:
-            raise PublishError(
-                f"{readme}: its YAML front matter is invalid ({exc}); fix it"
-            ) from None
-        if not isinstance(loaded, dict):
-            raise PublishError(f"{readme}: its front matter is not a YAML mapping; fix it")
-        meta = loaded
-        body = text[m.end() :]
-    raw_tags = meta.get("tags") or []
-    tags = [raw_tags] if isinstance(raw_tags, str) else [str(t) for t in list(raw_tags)]  # type: ignore[call-overload]
-    for t in (TAG, *card.domain_tags):
-        if t not in tags:
-            tags.append(t)
-    meta["tags"] = tags
-    meta.setdefault("library_name", "deepfx")
-    if card.license and "license" not in meta:
-        meta["license"] = card.license.lower()
-    if not body.strip():
-        title = card.name or repo_id.split("/")[-1]
-        body = (
-            f"\n# {title}\n\n{card.long_description}\n\n"
-            f"- type: {card.kind} ({card.effect_type})\n"
-            f"- sample rate: {card.sample_rate} Hz\n"
-            f"- outputs: {', '.join(card.labels)}\n\n"
-            f"Install with `deepfx models install {repo_id}`.\n"
-        )
-    new = "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body
-    atomic_write_text(readme, new)
-    return new
-
-
 def check_folder(folder: Path) -> ModelCard:
     """Validate a model folder before upload.
 
-    Uses :func:`deepfx.validate.validate` when available; otherwise reads the card
-    strictly, loads the network and runs one forward pass on one second of noise.
+    Runs the same battery as ``deepfx validate`` (strict card, every format, every
+    contract rule); any failure stops the publish before anything is uploaded.
     """
+    from deepfx.validation import validate
+
     folder = Path(folder)
-    try:
-        from deepfx.validate import validate
-    except ImportError:
-        validate = None  # type: ignore[assignment]
     card = load_card(folder, strict=True)
-    if validate is not None:
-        report = validate(folder)
-        if not getattr(report, "ok", False):
-            raise ValidationFailed(
-                f"{folder} failed validation; fix it before publishing:\n{report}", report
-            )
-        return card
-    import numpy as np
-
-    from deepfx.model import Model
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model = Model(folder, card).load()
-        channels = 2 if card.multichannel else 1
-        x = np.random.default_rng(0).standard_normal((channels, card.sample_rate)).astype("float32")
-        model.forward(x * 0.1)
+    report = validate(folder)
+    if not report.ok:
+        raise ValidationFailed(
+            f"{folder} failed validation; fix it before publishing:\n{report}", report
+        )
     return card
 
 
@@ -125,7 +60,7 @@ def publish(
     if not re.match(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$", repo_id):
         raise PublishError(f"{repo_id!r} is not a repo id; use `user/model`")
     card = check_folder(folder)
-    update_front_matter(folder / "README.md", card, repo_id=repo_id)
+    write_readme(folder / "README.md", card, files=sorted(p.name for p in folder.iterdir()))
     check_online()
     hub = api()
     with hub_errors("publishing", repo_id=repo_id):
