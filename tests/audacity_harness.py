@@ -279,8 +279,8 @@ class AudacitySession:
         self.start()
 
 
-@pytest.fixture(scope="session")
-def audacity_session() -> Iterator[AudacitySession]:
+@pytest.fixture(scope="session", name="audacity_session")
+def audacity_session_fixture() -> Iterator[AudacitySession]:
     """One real Audacity for the whole test session (skips when it cannot run here)."""
     reason = missing_reason()
     if reason:
@@ -293,8 +293,8 @@ def audacity_session() -> Iterator[AudacitySession]:
         session.stop()
 
 
-@pytest.fixture
-def audacity(audacity_session: AudacitySession) -> Iterator[AudacitySession]:
+@pytest.fixture(name="audacity")
+def audacity_fixture(audacity_session: AudacitySession) -> Iterator[AudacitySession]:
     """The session's Audacity with an empty project, restarted if it stopped answering."""
     try:
         audacity_session.clear()
