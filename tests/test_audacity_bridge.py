@@ -304,3 +304,23 @@ def test_model_not_installed_changes_nothing(audacity: AudacitySession, tmp_path
     with pytest.raises(NotInstalledError):
         bridge.apply("nobody/no-such-model", pipe=audacity.pipe)
     assert _snapshot(audacity) == before
+
+
+@pytest.mark.parametrize("start", [0.700013, 1.234567])
+def test_unaligned_selection_output_sits_on_its_input_samples(
+    audacity: AudacitySession, tmp_path: Path, model_dir: Path, start: float
+) -> None:
+    """A selection between samples: the output must sit exactly on the samples that
+    were processed (the inverted output cancels the source sample by sample)."""
+    signal = _signal(3, 440)
+    _import(audacity, _write(tmp_path / "voice.wav", signal))
+    assert audacity.pipe is not None
+    audacity.pipe.do("Select", Start=start, End=start + 0.5, Track=0)
+    result = bridge.apply(model_dir / "gain_and_invert", stems=["inverted"], pipe=audacity.pipe)
+    first = round(result.start_s * RATE)
+    assert abs(result.start_s - start) <= 1 / RATE
+    assert result.start_s == first / RATE
+    got = _export(audacity, tmp_path, 1, 0.0, 3.0, 1)[0]
+    n = result.added[0].samples
+    assert not got[:first].any() and not got[first + n :].any()
+    np.testing.assert_array_equal(got[first : first + n], -signal[first : first + n])

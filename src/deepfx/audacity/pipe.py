@@ -76,9 +76,10 @@ GETINFO_TYPES = (
     "Boxes",
 )
 
+#: What to do when the pipe is missing: the module ships with Audacity, disabled.
 ENABLE_STEPS = (
-    "start Audacity, open Edit > Preferences > Modules, set mod-script-pipe to "
-    "'Enabled', then quit and restart Audacity (the module loads only at start-up)"
+    "in Audacity open Edit > Preferences > Modules, set mod-script-pipe to 'Enabled', "
+    "then quit and restart Audacity (the module loads only at start-up)"
 )
 
 _FINISHED = b"BatchCommand finished: "
@@ -170,7 +171,8 @@ class _FifoTransport(_Transport):
         if not os.path.exists(to_path):
             raise AudacityNotRunningError(
                 f"Audacity's scripting pipe {to_path} does not exist: Audacity is not running "
-                f"or mod-script-pipe is not enabled; to enable it, {ENABLE_STEPS}"
+                f"or mod-script-pipe is not enabled. Start Audacity; to enable the module, "
+                f"{ENABLE_STEPS}"
             )
         # Audacity opens the command FIFO for reading first, then the answer FIFO for
         # writing; a non-blocking open for writing fails with ENXIO until it reads.
@@ -187,8 +189,8 @@ class _FifoTransport(_Transport):
                 raise AudacityNotRunningError(
                     f"nobody listens on Audacity's scripting pipe {to_path}: the file is left "
                     "over from an Audacity that has exited, or Audacity is still starting. "
-                    "Start Audacity (with mod-script-pipe enabled) and try again; if it is "
-                    f"running, {ENABLE_STEPS}"
+                    "Start Audacity and try again; if it is running, mod-script-pipe may be "
+                    f"disabled: {ENABLE_STEPS}"
                 )
             time.sleep(0.02)
         try:
@@ -270,8 +272,8 @@ class _WindowsPipeTransport(_Transport):
                 if time.monotonic() >= deadline or not alive():
                     raise AudacityNotRunningError(
                         f"cannot open Audacity's scripting pipe {to_path} ({exc}): Audacity is "
-                        f"not running or mod-script-pipe is not enabled; to enable it, "
-                        f"{ENABLE_STEPS}"
+                        f"not running or mod-script-pipe is not enabled. Start Audacity; to "
+                        f"enable the module, {ENABLE_STEPS}"
                     ) from None
                 time.sleep(0.05)
         try:
@@ -422,8 +424,8 @@ class AudacityPipe:
         if self._desynced:
             self.resync(timeout_s=timeout_s)
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
-        transport.write(command.encode("utf-8") + b"\n", deadline)
         try:
+            transport.write(command.encode("utf-8") + b"\n", deadline)
             return self._read_reply(command, deadline)
         except AudacityTimeoutError:
             self._desynced = True
