@@ -279,18 +279,46 @@ class AudacitySession:
         self.start()
 
 
+_SHARED: AudacitySession | None = None
+_USERS = 0
+
+
 @pytest.fixture(scope="session", name="audacity_session")
 def audacity_session_fixture() -> Iterator[AudacitySession]:
-    """One real Audacity for the whole test session (skips when it cannot run here)."""
+    """One real Audacity for the whole test session (skips when it cannot run here).
+
+    Each test module imports this fixture, and pytest keeps one session fixture per
+    defining module; the count makes them share a single Audacity (two per uid would
+    fight over the pipe names), stopped when the last user is torn down.
+    """
+    global _SHARED, _USERS
     reason = missing_reason()
     if reason:
         pytest.skip(reason)
-    session = AudacitySession()
+    if _SHARED is None:
+        session = AudacitySession()
+        try:
+            session.start()
+        except BaseException:
+            session.stop()
+            raise
+        _SHARED = session
+    _USERS += 1
     try:
-        session.start()
-        yield session
+        yield _SHARED
     finally:
-        session.stop()
+        _USERS -= 1
+        if _USERS == 0 and _SHARED is not None:
+            _SHARED.stop()
+            _SHARED = None
+            _drop_registry_cache()
+
+
+def _drop_registry_cache() -> None:
+    global _REGISTRY_CACHE
+    if _REGISTRY_CACHE is not None:
+        shutil.rmtree(_REGISTRY_CACHE.parent, ignore_errors=True)
+    _REGISTRY_CACHE = None
 
 
 @pytest.fixture(name="audacity")

@@ -251,6 +251,7 @@ def apply(
                 "the selection in Audacity is empty (a cursor, not a range): drag over the "
                 "audio to process, then run again"
             )
+        was_selected = tuple(t for t in tracks if t.selected)
         try:
             inputs, rate = _export_selection(p, selection, scratch, on_progress)
             results = _run_all(
@@ -263,7 +264,7 @@ def apply(
                 p, loaded, tracks, selection, results, rate, start_s, scratch, on_progress
             )
         finally:
-            _restore_selection(p, selection)
+            _restore_selection(p, selection, all_selected=was_selected)
     return ApplyResult(
         model=loaded.name,
         kind=loaded.card.kind,
