@@ -324,3 +324,29 @@ def test_unaligned_selection_output_sits_on_its_input_samples(
     n = result.added[0].samples
     assert not got[:first].any() and not got[first + n :].any()
     np.testing.assert_array_equal(got[first : first + n], -signal[first : first + n])
+
+
+def test_failure_while_adding_removes_what_was_added(
+    audacity: AudacitySession, tmp_path: Path, model_dir: Path
+) -> None:
+    """An error after the first track's results were imported (here raised by the
+    progress callback, as a UI's cancel would) removes them again."""
+    _import(audacity, _write(tmp_path / "alpha.wav", _signal(2, 220)))
+    _import(audacity, _write(tmp_path / "beta.wav", _signal(2, 440)))
+    assert audacity.pipe is not None
+    audacity.pipe.do("Select", Start=0.5, End=1.0, Track=0, TrackCount=2)
+    before = _snapshot(audacity)
+    seen: list[int] = []
+
+    def stop_at_second_track(event: bridge.ApplyProgress) -> None:
+        if event.stage == "adding":
+            seen.append(len(audacity.pipe.get_info("Tracks")))  # type: ignore[union-attr]
+            if event.index == 1:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bridge.apply(
+            model_dir / "gain_and_invert", pipe=audacity.pipe, on_progress=stop_at_second_track
+        )
+    assert seen == [2, 4]  # alpha's two results were in the project when it stopped
+    assert _snapshot(audacity) == before
