@@ -350,3 +350,22 @@ def test_failure_while_adding_removes_what_was_added(
         )
     assert seen == [2, 4]  # alpha's two results were in the project when it stopped
     assert _snapshot(audacity) == before
+
+
+def test_results_survive_a_later_run(
+    audacity: AudacitySession, tmp_path: Path, model_dir: Path
+) -> None:
+    """The selection measurement of a later run uses Undo: the names, positions and
+    label texts of an earlier run must be in Audacity's history by then."""
+    _import(audacity, _write(tmp_path / "voice.wav", _signal(3, 440, loud=(1.0, 1.3))))
+    assert audacity.pipe is not None
+    audacity.pipe.do("Select", Start=0.5, End=2.0, Track=0)
+    bridge.apply(model_dir / "gain_and_invert", stems=["half"], pipe=audacity.pipe)
+    bridge.apply(model_dir / "loudness_labeler", pipe=audacity.pipe)
+    st = bridge.status(pipe=audacity.pipe)
+    assert st.selection is not None and (st.selection.start_s, st.selection.end_s) == (0.5, 2.0)
+    tracks = audacity.pipe.get_info("Tracks")
+    assert [t["name"] for t in tracks] == ["voice", "voice - half", "loudness_labeler - labels"]
+    assert (tracks[1]["start"], tracks[1]["end"]) == (0.5, 2.0)
+    labels = audacity.pipe.get_info("Labels")
+    assert [text for _, _, text in labels[0][1]] == ["loud"] * 3

@@ -254,8 +254,18 @@ def apply(
         was_selected = tuple(t for t in tracks if t.selected)
         try:
             inputs, rate = _export_selection(p, selection, scratch, on_progress)
+            names = [t.name for t in selection.tracks]
             results = _run_all(
-                loaded, inputs, rate, stems, per_channel, device, threads, on_progress, cancel
+                loaded,
+                inputs,
+                names,
+                rate,
+                stems,
+                per_channel,
+                device,
+                threads,
+                on_progress,
+                cancel,
             )
             start_sample = round(selection.start_s * rate)
             start_s = start_sample / rate
@@ -428,6 +438,7 @@ def _export_selection(
 def _run_all(
     model: Model,
     inputs: list[np.ndarray],
+    names: list[str],
     rate: int,
     stems: Sequence[str] | None,
     per_channel: bool,
@@ -450,7 +461,7 @@ def _run_all(
                 on_progress(
                     ApplyProgress(
                         "running",
-                        str(_n),
+                        names[_n],
                         _n,
                         len(inputs),
                         float(getattr(event, "done", 0) or 0),
@@ -459,7 +470,7 @@ def _run_all(
                 )
 
         if on_progress:
-            on_progress(ApplyProgress("running", str(n), n, len(inputs)))
+            on_progress(ApplyProgress("running", names[n], n, len(inputs)))
         results.append(
             process(
                 model,
@@ -508,7 +519,26 @@ def _add_results(
     except BaseException:
         _remove_added(pipe, base)
         raise
+    _push_history(pipe)
     return added
+
+
+def _push_history(pipe: AudacityPipe) -> None:
+    """Make Audacity record the current state as an undo step.
+
+    Scripted ``SetTrack:``, ``SetClip:`` and ``SetLabel:`` change the project without an
+    undo step, so the next ``Undo:`` (the selection measurement of a later run, or the
+    user's Ctrl+Z then Ctrl+Y) would silently revert our names, positions and label
+    texts. Adding and removing an empty label track records two steps that, together,
+    change nothing but capture everything before them.
+    """
+    pipe.do("NewLabelTrack")
+    now = _tracks(pipe)
+    last = now[-1]
+    if last.kind != "label":
+        raise AudacityCommandError("NewLabelTrack did not add a label track at the end")
+    pipe.do("SelectTracks", Track=last.index, TrackCount=1, Mode="Set")
+    pipe.do("RemoveTracks")
 
 
 def _remove_added(pipe: AudacityPipe, base: int) -> None:
