@@ -369,3 +369,43 @@ def test_results_survive_a_later_run(
     assert (tracks[1]["start"], tracks[1]["end"]) == (0.5, 2.0)
     labels = audacity.pipe.get_info("Labels")
     assert [text for _, _, text in labels[0][1]] == ["loud"] * 3
+
+
+def _cancel_token() -> Any:
+    try:
+        from deepfx.engine import CancelToken
+    except ImportError:  # until the engine is merged: the same interface
+
+        class CancelToken:  # type: ignore[no-redef]
+            cancelled = False
+
+            def cancel(self) -> None:
+                self.cancelled = True
+
+    return CancelToken()
+
+
+def test_cancel_while_adding_leaves_the_project(
+    audacity: AudacitySession, tmp_path: Path, model_dir: Path
+) -> None:
+    from deepfx.errors import Cancelled
+
+    _import(audacity, _write(tmp_path / "alpha.wav", _signal(2, 220)))
+    _import(audacity, _write(tmp_path / "beta.wav", _signal(2, 440)))
+    assert audacity.pipe is not None
+    audacity.pipe.do("Select", Start=0.5, End=1.0, Track=0, TrackCount=2)
+    before = _snapshot(audacity)
+    token = _cancel_token()
+
+    def cancel_at_second_track(event: bridge.ApplyProgress) -> None:
+        if event.stage == "adding" and event.index == 1:
+            token.cancel()
+
+    with pytest.raises(Cancelled, match="left as it was"):
+        bridge.apply(
+            model_dir / "gain_and_invert",
+            pipe=audacity.pipe,
+            on_progress=cancel_at_second_track,
+            cancel=token,
+        )
+    assert _snapshot(audacity) == before

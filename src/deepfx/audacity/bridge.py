@@ -41,6 +41,7 @@ from deepfx.errors import (
     AudacityCommandError,
     AudacityError,
     AudacityNotRunningError,
+    Cancelled,
     DeepfxError,
     SelectionError,
 )
@@ -214,7 +215,8 @@ def apply(
     on_progress
         Called with :class:`ApplyProgress` events.
     cancel
-        A ``deepfx.engine.CancelToken``; cancelling stops before anything is imported.
+        A ``deepfx.engine.CancelToken``; cancelling (from another thread, or from
+        ``on_progress``) stops at the next step and removes anything already added.
 
     Raises
     ------
@@ -271,7 +273,7 @@ def apply(
             start_s = start_sample / rate
             end_s = start_s + max(a.shape[1] for a in inputs) / rate
             added = _add_results(
-                p, loaded, tracks, selection, results, rate, start_s, scratch, on_progress
+                p, loaded, tracks, selection, results, rate, start_s, scratch, on_progress, cancel
             )
         finally:
             _restore_selection(p, selection, all_selected=was_selected)
@@ -469,6 +471,7 @@ def _run_all(
                     )
                 )
 
+        _check_cancel(cancel)
         if on_progress:
             on_progress(ApplyProgress("running", names[n], n, len(inputs)))
         results.append(
@@ -505,6 +508,7 @@ def _add_results(
     start_s: float,
     scratch: Path,
     on_progress: ProgressCallback | None,
+    cancel: Any,
 ) -> list[AddedTrack]:
     """Import everything; on any failure remove what was added, then re-raise."""
     base = len(tracks)
@@ -512,9 +516,10 @@ def _add_results(
     try:
         if model.card.is_effect:
             _add_effect_tracks(
-                pipe, selection, results, rate, start_s, scratch, added, base, on_progress
+                pipe, selection, results, rate, start_s, scratch, added, base, on_progress, cancel
             )
         else:
+            _check_cancel(cancel)
             _add_label_track(pipe, model, results, start_s, added, base)
     except BaseException:
         _remove_added(pipe, base)
@@ -541,6 +546,12 @@ def _push_history(pipe: AudacityPipe) -> None:
     pipe.do("RemoveTracks")
 
 
+def _check_cancel(cancel: Any) -> None:
+    """Honour a ``deepfx.engine.CancelToken`` between steps (anything with ``cancelled``)."""
+    if cancel is not None and getattr(cancel, "cancelled", False):
+        raise Cancelled("cancelled; the Audacity project was left as it was")
+
+
 def _remove_added(pipe: AudacityPipe, base: int) -> None:
     with contextlib.suppress(DeepfxError):
         now = len(_tracks(pipe))
@@ -559,6 +570,7 @@ def _add_effect_tracks(
     added: list[AddedTrack],
     base: int,
     on_progress: ProgressCallback | None,
+    cancel: Any,
 ) -> None:
     import soundfile as sf
 
@@ -566,6 +578,7 @@ def _add_effect_tracks(
     for n, (track, result) in enumerate(zip(selection.tracks, results, strict=True)):
         if on_progress:
             on_progress(ApplyProgress("adding", track.name, n, count))
+        _check_cancel(cancel)
         for k, (label, audio) in enumerate(result.tracks.items()):
             audio = np.asarray(audio, dtype=np.float32)
             path = scratch / f"out-{track.index}-{k}.wav"
