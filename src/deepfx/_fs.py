@@ -31,10 +31,24 @@ def atomic_path(dest: Path | str, *, suffix: str | None = None) -> Iterator[Path
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _set_mode(tmp_path, dest)
         os.replace(tmp_path, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+def _set_mode(tmp: Path, dest: Path) -> None:
+    """Give the finished file normal permissions (mkstemp makes it 0600): the existing
+    file's mode when replacing one, else 0666 minus the umask."""
+    try:
+        mode = dest.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode)
 
 
 def atomic_write_bytes(dest: Path | str, data: bytes) -> None:

@@ -81,6 +81,8 @@ def inspect(path: Path | str) -> AudioInfo:
     p = Path(path)
     if not p.is_file():
         raise AudioFileNotFoundError(p)
+    if p.stat().st_size == 0:
+        raise EmptyAudioError(f"{p} (a 0-byte file)")
     try:
         info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:

@@ -42,6 +42,7 @@ from deepfx.errors import (
     MemoryBudgetError,
     ModelLoadError,
     OutputError,
+    UsageError,
 )
 from deepfx.labels import Label
 from deepfx.model import Model, load_model
@@ -242,7 +243,7 @@ def run(
         )
     paths = [Path(p) for p in inputs]
     if not paths:
-        raise ValueError("no input files given")
+        raise UsageError("no input files given")
     infos = [inspect(p) for p in paths]  # fail fast on bad inputs
     mdl = _load(model, device=device, threads=threads, on_progress=on_progress)
     out = Path(out_dir)
@@ -332,12 +333,12 @@ class _Job:
         if stems:
             unknown = [s for s in stems if s not in labels]
             if unknown:
-                raise ValueError(
+                raise UsageError(
                     f"model {model.name!r} has no output named {', '.join(map(repr, unknown))}; "
                     f"its labels are: {', '.join(labels)}"
                 )
             if not card.is_effect:
-                raise ValueError("stems only apply to effects; this model is an analyzer")
+                raise UsageError("stems only apply to effects; this model is an analyzer")
         self.keep = [lb for lb in labels if not stems or lb in stems]
         self.keep_idx = [labels.index(lb) for lb in self.keep]
         self.channels_in = info.channels if (card.multichannel or self.per_channel) else 1
@@ -368,11 +369,11 @@ class _Job:
             else:
                 ov_s = min(DEFAULT_OVERLAP_S, win_s / 4)
             if win_s <= 0 or ov_s < 0:
-                raise ValueError("chunk length must be > 0 and overlap >= 0 seconds")
+                raise UsageError("chunk length must be > 0 and overlap >= 0 seconds")
             self.window = max(int(round(win_s * self.rate)), self.min_len, 1)
             self.overlap = int(round(ov_s * self.rate))
             if self.overlap >= self.window:
-                raise ValueError(
+                raise UsageError(
                     f"overlap ({ov_s} s) must be shorter than the chunk ({win_s} s); "
                     "lower --overlap or raise --chunk"
                 )
@@ -469,13 +470,13 @@ class _Job:
             for group in _batches(chunks, self.batch, self.lanes):
                 self.check_cancel()
                 outs = self._forward_effect(group)
-                for (start, _), out in zip(group, outs, strict=True):
-                    ola.add(start, out)
-                    done = max(done, min(start + out.shape[-1], n_model))
+                for (start, _), res in zip(group, outs, strict=True):
+                    ola.add(start, res)
+                    done = max(done, min(start + res.shape[-1], n_model))
                 self.emit("processing", done, n_model)
-            out = finished(final)
-            if out is not None and (final or next(iter(out.values())).shape[1]):
-                yield out
+            piece = finished(final)
+            if piece is not None and (final or next(iter(piece.values())).shape[1]):
+                yield piece
 
         for y in self._model_rate(blocks):
             ola.push(y)
