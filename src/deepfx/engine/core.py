@@ -101,7 +101,10 @@ class RunOutput:
     """What :func:`run` produced for one input file.
 
     ``files`` maps each kept label (effects) or ``"labels"`` (analyzers) to the written
-    path; ``clipped`` counts samples clipped per label (integer / lossy formats only).
+    path; ``clipped`` counts samples clipped per label (integer / lossy formats only);
+    ``seconds`` is the wall time for this input and ``forward_s`` the part of it spent
+    inside the model's forward calls (the rest is host overhead: I/O, resampling,
+    overlap-add).
     """
 
     input: Path
@@ -110,6 +113,7 @@ class RunOutput:
     labels: list[Label] = field(default_factory=list)
     clipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    forward_s: float = 0.0
 
 
 # --- public API ---------------------------------------------------------------------------
@@ -277,6 +281,7 @@ def run(
         else:
             res = _write_labels(job, blocks, out, name_template, label_format.lower())
         res.seconds = time.monotonic() - t0
+        res.forward_s = job.forward_s
         job.emit("done", job.total, job.total)
         results.append(res)
     return results
