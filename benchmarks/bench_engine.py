@@ -235,7 +235,7 @@ def main() -> None:
         f"{b['peak_rss_long_mb']:.0f} MB -> {b['ratio']:.3f}x (goal: within 1.10x)"
     )
     print(
-        f"(c) naive whole file: "
+        "(c) naive whole file: "
         + "; ".join(
             f"{k}: {v['peak_rss_mb']:.0f} MB, {v['wall_s']:.1f} s"
             for k, v in c.items()

@@ -33,6 +33,7 @@ from deepfx.audio import (
     resampled_length,
 )
 from deepfx.contract import check_effect_output, check_input
+from deepfx.engine._threads import WriteBehind, prefetch
 from deepfx.engine.events import CancelToken, Progress, Stage
 from deepfx.engine.merge import merge_labels
 from deepfx.engine.overlap import OverlapAdd
@@ -273,7 +274,7 @@ def run(
             index=i,
             count=len(infos),
         )
-        blocks = read_blocks(info.path, block_frames=block_frames)
+        blocks = prefetch(read_blocks(info.path, block_frames=block_frames))
         if mdl.card.is_effect:
             res = _write_effect(
                 job, blocks, out, name_template, audio_format=audio_format, subtype=subtype
@@ -500,12 +501,13 @@ class _Job:
         for start, chunk in group:
             for lane in self._lane_inputs(chunk):
                 items.append((start, lane))
-        t0 = time.perf_counter()
         results: list[np.ndarray] = []
         if self.batch > 1 and len(items) > 1 and len({a.shape for _, a in items}) == 1:
             x = np.stack([check_input(a) for _, a in items])
             try:
+                t0 = time.perf_counter()
                 raw = self.model.runner(x)
+                self.forward_s += time.perf_counter() - t0
             except (ModelLoadError, ContractError):
                 raise
             except Exception as exc:  # noqa: BLE001 - the network itself failed
@@ -536,8 +538,9 @@ class _Job:
                 )
         else:
             for start, a in items:
+                t0 = time.perf_counter()
                 results.append(self.model.forward(a, at_s=start / self.rate))
-        self.forward_s += time.perf_counter() - t0
+                self.forward_s += time.perf_counter() - t0
         per_chunk = []
         lanes = self.lanes
         for i in range(len(group)):
@@ -628,9 +631,19 @@ def _write_effect(
             )
             for lb, dest in dests.items()
         }
-        for piece in job.effect(blocks):
+
+        def write(piece: dict[str, np.ndarray]) -> None:
             for lb, arr in piece.items():
                 writers[lb].write(arr)
+
+        behind: WriteBehind[dict[str, np.ndarray]] = WriteBehind(write)
+        try:
+            for piece in job.effect(blocks):
+                behind.put(piece)
+        except BaseException:
+            behind.abort()
+            raise
+        behind.finish()
         job.check_cancel()
         job.emit("writing", job.total, job.total)
         clipped = {lb: w.clipped for lb, w in writers.items() if w.clipped}

@@ -100,8 +100,10 @@ class OverlapAdd:
         self._next = 0  # next regular chunk start
         self._ended = False
         self._final_done = False
-        self._acc: np.ndarray | None = None
-        self._wsum = np.zeros(0, dtype=np.float64)
+        self._acc: np.ndarray | None = None  # weighted sums, float32 (..., capacity)
+        self._wsum = np.zeros(0, dtype=np.float32)
+        self._used = 0  # filled part of the buffers
+        self._wcache: dict[tuple[int, bool, bool], np.ndarray] = {}
         self._out_start = 0  # absolute position of self._acc[..., 0]
         self._safe = 0  # outputs before this position are final
 
@@ -139,40 +141,52 @@ class OverlapAdd:
     def add(self, start: int, out: np.ndarray) -> None:
         """Accumulate one chunk's output ``(..., len)`` (len == the chunk's length)."""
         length = out.shape[-1]
-        n_known = self._n_in if self._ended else None
-        w = crossfade_weights(
-            length,
-            self.overlap,
-            fade_in=start > 0,
-            fade_out=n_known is None or start + length < n_known,
-        )
-        if self._acc is None:
-            self._acc = np.zeros((*out.shape[:-1], 0), dtype=np.float64)
+        fade_out = not self._ended or start + length < self._n_in
+        w = self._weights(length, start > 0, fade_out)
         end = start + length
         need = end - self._out_start
-        if need > self._acc.shape[-1]:
-            grow = need - self._acc.shape[-1]
-            self._acc = np.concatenate(
-                [self._acc, np.zeros((*self._acc.shape[:-1], grow), dtype=np.float64)], axis=-1
-            )
-            self._wsum = np.concatenate([self._wsum, np.zeros(grow, dtype=np.float64)])
+        if self._acc is None or need > self._acc.shape[-1]:
+            self._grow(out.shape[:-1], need)
+        assert self._acc is not None
         a, b = start - self._out_start, end - self._out_start
         self._acc[..., a:b] += out * w
         self._wsum[a:b] += w
+        self._used = max(self._used, b)
 
     def release(self) -> np.ndarray | None:
         """Finished output since the last call, float32 ``(..., m)`` (None before any add)."""
         if self._acc is None:
             return None
-        upto = min(self._safe, self._out_start + self._acc.shape[-1])
-        k = upto - self._out_start
+        k = min(self._safe - self._out_start, self._used)
         if k <= 0:
             return np.zeros((*self._acc.shape[:-1], 0), dtype=np.float32)
-        done = (self._acc[..., :k] / self._wsum[:k]).astype(np.float32)
-        self._acc = self._acc[..., k:]
-        self._wsum = self._wsum[k:]
-        self._out_start = upto
+        done = self._acc[..., :k] / self._wsum[:k]
+        # move what is still open to the front of the (fixed-size) buffers
+        rest = self._used - k
+        self._acc[..., :rest] = self._acc[..., k : self._used]
+        self._acc[..., rest : self._used] = 0.0
+        self._wsum[:rest] = self._wsum[k : self._used]
+        self._wsum[rest : self._used] = 0.0
+        self._used = rest
+        self._out_start += k
         return done
+
+    def _grow(self, lead: tuple[int, ...], need: int) -> None:
+        cap = max(need, 2 * (self.window or need))
+        acc = np.zeros((*lead, cap), dtype=np.float32)
+        wsum = np.zeros(cap, dtype=np.float32)
+        if self._acc is not None:
+            acc[..., : self._used] = self._acc[..., : self._used]
+            wsum[: self._used] = self._wsum[: self._used]
+        self._acc, self._wsum = acc, wsum
+
+    def _weights(self, length: int, fade_in: bool, fade_out: bool) -> np.ndarray:
+        key = (length, fade_in, fade_out)
+        w = self._wcache.get(key)
+        if w is None:
+            w = crossfade_weights(length, self.overlap, fade_in=fade_in, fade_out=fade_out)
+            w = self._wcache[key] = w.astype(np.float32)
+        return w
 
     def _slice(self, a: int, b: int) -> np.ndarray:
         return self._in[:, a - self._in_start : b - self._in_start]
