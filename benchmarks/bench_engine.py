@@ -157,6 +157,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="shorter files, smaller model")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/deepfx-bench"))
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument(
+        "--parts", default="abc", help="which measurements to run: any of a, b, c (default abc)"
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model", default=None, help=argparse.SUPPRESS)
@@ -189,11 +192,29 @@ def main() -> None:
         for m in sorted({overhead_min, short_min, long_min, *naive_mins})
     }
 
-    print(f"(a) host overhead on {overhead_min} min ...", flush=True)
-    r = spawn("run", model, files[overhead_min], out, args.threads)
-    f = spawn("forward", model, files[overhead_min], out, args.threads)
-    a = {
-        "minutes": overhead_min,
+    a: dict = {}
+    b: dict = {}
+    c: dict = {}
+    if "a" in args.parts:
+        a = part_a(model, files[overhead_min], out, args.threads, overhead_min)
+    if "b" in args.parts:
+        b = part_b(model, files[short_min], files[long_min], out, args.threads, short_min, long_min)
+    if "c" in args.parts:
+        c = part_c(model, files, out, args.threads, naive_mins)
+    results = {"quick": args.quick, "params": params, "overhead": a, "memory": b, "naive": c}
+    print()
+    report(a, b, c)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results))
+
+
+def part_a(model: Path, audio: Path, out: Path, threads: int | None, minutes: float) -> dict:
+    print(f"(a) host overhead on {minutes} min ...", flush=True)
+    r = spawn("run", model, audio, out, threads)
+    f = spawn("forward", model, audio, out, threads)
+    return {
+        "minutes": minutes,
         "run_wall_s": r["wall_s"],
         "forward_in_run_s": r["forward_s"],
         "forward_separate_s": f["forward_s"],
@@ -201,10 +222,21 @@ def main() -> None:
         "ratio_vs_forward_in_run": r["wall_s"] / r["forward_s"],
         "ratio_vs_separate_forward": r["wall_s"] / f["forward_s"],
     }
+
+
+def part_b(
+    model: Path,
+    f_short: Path,
+    f_long: Path,
+    out: Path,
+    threads: int | None,
+    short_min: float,
+    long_min: float,
+) -> dict:
     print(f"(b) memory, {short_min} vs {long_min} min ...", flush=True)
-    short = spawn("run", model, files[short_min], out, args.threads)
-    long = spawn("run", model, files[long_min], out, args.threads)
-    b = {
+    short = spawn("run", model, f_short, out, threads)
+    long = spawn("run", model, f_long, out, threads)
+    return {
         "short_min": short_min,
         "long_min": long_min,
         "peak_rss_short_mb": short["peak_rss_mb"],
@@ -212,40 +244,48 @@ def main() -> None:
         "ratio": long["peak_rss_mb"] / short["peak_rss_mb"],
         "long_wall_s": long["wall_s"],
     }
+
+
+def part_c(
+    model: Path, files: dict, out: Path, threads: int | None, naive_mins: tuple[int, int]
+) -> dict:
     print("(c) naive whole-file ...", flush=True)
-    c = {}
+    c: dict = {}
     for m in naive_mins:
-        n = spawn("naive", model, files[m], out, args.threads)
+        n = spawn("naive", model, files[m], out, threads)
         c[f"{m}min"] = {"wall_s": n["wall_s"], "peak_rss_mb": n["peak_rss_mb"]}
     c["ratio"] = c[f"{naive_mins[1]}min"]["peak_rss_mb"] / c[f"{naive_mins[0]}min"]["peak_rss_mb"]
+    return c
 
-    results = {"quick": args.quick, "params": params, "overhead": a, "memory": b, "naive": c}
-    print()
-    print(f"(a) host overhead, {overhead_min} min stereo 44.1 kHz, {a['chunks']} chunks:")
-    print(
-        f"    run wall {a['run_wall_s']:.1f} s; forward inside the run {a['forward_in_run_s']:.1f} s"
-        f" -> {a['ratio_vs_forward_in_run']:.3f}x (goal <= 1.05x)"
-    )
-    print(
-        f"    separate forward pass on the same chunks {a['forward_separate_s']:.1f} s"
-        f" -> {a['ratio_vs_separate_forward']:.3f}x"
-    )
-    print(
-        f"(b) peak RSS {short_min} min: {b['peak_rss_short_mb']:.0f} MB; {long_min} min: "
-        f"{b['peak_rss_long_mb']:.0f} MB -> {b['ratio']:.3f}x (goal: within 1.10x)"
-    )
-    print(
-        "(c) naive whole file: "
-        + "; ".join(
-            f"{k}: {v['peak_rss_mb']:.0f} MB, {v['wall_s']:.1f} s"
-            for k, v in c.items()
-            if k != "ratio"
+
+def report(a: dict, b: dict, c: dict) -> None:
+    if a:
+        print(f"(a) host overhead, {a['minutes']} min stereo 44.1 kHz, {a['chunks']} chunks:")
+        print(
+            f"    run wall {a['run_wall_s']:.1f} s; "
+            f"forward inside the run {a['forward_in_run_s']:.1f} s"
+            f" -> {a['ratio_vs_forward_in_run']:.3f}x (goal <= 1.05x)"
         )
-        + f" -> {c['ratio']:.2f}x memory"
-    )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results))
+        print(
+            f"    separate forward pass on the same chunks {a['forward_separate_s']:.1f} s"
+            f" -> {a['ratio_vs_separate_forward']:.3f}x"
+        )
+    if b:
+        print(
+            f"(b) peak RSS {b['short_min']} min: {b['peak_rss_short_mb']:.0f} MB; "
+            f"{b['long_min']} min: {b['peak_rss_long_mb']:.0f} MB -> {b['ratio']:.3f}x "
+            "(goal: within 1.10x)"
+        )
+    if c:
+        print(
+            "(c) naive whole file: "
+            + "; ".join(
+                f"{k}: {v['peak_rss_mb']:.0f} MB, {v['wall_s']:.1f} s"
+                for k, v in c.items()
+                if k != "ratio"
+            )
+            + f" -> {c['ratio']:.2f}x memory"
+        )
 
 
 if __name__ == "__main__":

@@ -543,10 +543,13 @@ class _Job:
                 self.forward_s += time.perf_counter() - t0
         per_chunk = []
         lanes = self.lanes
+        keep_all = len(self.keep_idx) == n_labels
         for i in range(len(group)):
-            outs = results[i * lanes : (i + 1) * lanes]
-            stacked = np.stack([o[self.keep_idx] for o in outs], axis=1)  # (kept, lanes, len)
-            per_chunk.append(stacked)
+            outs = [
+                o if keep_all else o[self.keep_idx] for o in results[i * lanes : (i + 1) * lanes]
+            ]
+            # (kept, lanes, len); a view when there is one lane
+            per_chunk.append(outs[0][:, None, :] if lanes == 1 else np.stack(outs, axis=1))
         return per_chunk
 
     # -- analyzers ------------------------------------------------------------------------

@@ -149,7 +149,7 @@ class OverlapAdd:
             self._grow(out.shape[:-1], need)
         assert self._acc is not None
         a, b = start - self._out_start, end - self._out_start
-        self._acc[..., a:b] += out * w
+        self._acc[..., a:b] += np.multiply(out, w, dtype=np.float32)
         self._wsum[a:b] += w
         self._used = max(self._used, b)
 
