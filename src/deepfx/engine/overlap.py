@@ -94,8 +94,12 @@ class OverlapAdd:
         self.window = window
         self.overlap = overlap if window is not None else 0
         self.hop = (window - overlap) if window is not None else 0
-        self._in = np.zeros((channels, 0), dtype=np.float32)
-        self._in_start = 0  # absolute position of self._in[:, 0]
+        # input buffer (channels, capacity): self._in[:, _in_off:_in_len] holds the
+        # samples from absolute position _in_start on
+        self._in = np.zeros((channels, 2 * window if window else 65536), dtype=np.float32)
+        self._in_off = 0  # buffer index of absolute position self._in_start
+        self._in_len = 0
+        self._in_start = 0
         self._n_in = 0  # samples pushed so far
         self._next = 0  # next regular chunk start
         self._ended = False
@@ -113,8 +117,21 @@ class OverlapAdd:
         return self._n_in
 
     def push(self, block: np.ndarray) -> None:
-        self._in = np.concatenate([self._in, block], axis=1) if self._in.shape[1] else block
-        self._n_in += block.shape[1]
+        n = block.shape[1]
+        if self._in_len + n > self._in.shape[1]:
+            # compact: move the live part to the front, grow only if still too small
+            live = self._in_len - self._in_off
+            cap = self._in.shape[1]
+            target = (
+                self._in
+                if live + n <= cap
+                else np.zeros((self._in.shape[0], max(2 * cap, live + n)), np.float32)
+            )
+            target[:, :live] = self._in[:, self._in_off : self._in_len]
+            self._in, self._in_off, self._in_len = target, 0, live
+        self._in[:, self._in_len : self._in_len + n] = block
+        self._in_len += n
+        self._n_in += n
 
     def end(self) -> None:
         self._ended = True
@@ -189,13 +206,15 @@ class OverlapAdd:
         return w
 
     def _slice(self, a: int, b: int) -> np.ndarray:
-        return self._in[:, a - self._in_start : b - self._in_start]
+        # a copy: the buffer is compacted in place by later pushes
+        base = self._in_off - self._in_start
+        return self._in[:, a + base : b + base].copy()
 
     def _trim_input(self) -> None:
-        # keep what the next regular chunk and a possible final chunk may still need
-        keep_from = self._next if self.window is None else min(self._next, self._n_in - self.window)
-        keep_from = max(keep_from, self._in_start) if self.window is not None else self._in_start
-        drop = keep_from - self._in_start
-        if drop > 0:
-            self._in = self._in[:, drop:]
-            self._in_start = keep_from
+        """Forget input no future chunk needs (keep from the next regular chunk's start,
+        and the last ``window`` samples for a possible final chunk); no copy here."""
+        if self.window is None:
+            return
+        keep_from = max(min(self._next, self._n_in - self.window), self._in_start)
+        self._in_off += keep_from - self._in_start
+        self._in_start = keep_from
