@@ -234,3 +234,14 @@ def test_analyzer_labels_merge_across_seams(tmp_path):
     res2 = process(folder, x2, 11025)
     assert len(res2.labels) == 2
     assert res2.labels[0].start_s == pytest.approx(0.7, abs=0.011)
+
+
+def test_min_input_is_padded_and_cut(tmp_path):
+    folder = h.save(
+        h.NeedsLong(4000),
+        tmp_path / "long",
+        h.card(labels=["x"], rate=8000, min_input_s=0.5, chunking=Chunking(window_s=0.25)),
+    )
+    x = noise(1, 800)  # 0.1 s
+    res = process(folder, x, 8000)
+    np.testing.assert_allclose(res.tracks["x"], 2 * x, atol=1e-6)

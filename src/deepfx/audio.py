@@ -192,6 +192,11 @@ class StreamResampler:
             )
         )
 
+    @property
+    def produced(self) -> int:
+        """Samples returned so far (per channel)."""
+        return self._out
+
     def process(self, block: np.ndarray) -> np.ndarray:
         """Resample a ``(channels, n)`` block; returns ``(channels, m)`` (m may be 0)."""
         self._in += block.shape[1]

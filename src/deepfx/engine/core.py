@@ -421,7 +421,7 @@ class _Job:
             if y.shape[1]:
                 yield y
         tail = rs.finish()
-        n = rs._out  # total model-rate samples
+        n = rs.produced  # total model-rate samples
         pad = max(self.latency, self.min_len - n, 0)
         if pad:
             tail = np.concatenate([tail, np.zeros((self.channels_in, pad), np.float32)], axis=1)
