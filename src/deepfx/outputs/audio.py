@@ -168,12 +168,9 @@ class AudioWriter:
             raise RuntimeError("AudioWriter.write() outside its `with` block")
         if block.shape[1] == 0:
             return
-        if self.clip:
-            over = np.abs(block) > 1.0
-            n = int(np.count_nonzero(over))
-            if n:
-                self.clipped += n
-                block = np.clip(block, -1.0, 1.0)
+        if self.clip and (block.max() > 1.0 or block.min() < -1.0):
+            self.clipped += int(np.count_nonzero(np.abs(block) > 1.0))
+            block = np.clip(block, -1.0, 1.0)
         try:
             self._fh.write(np.ascontiguousarray(block.T))
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
