@@ -95,3 +95,20 @@ def test_label_formats(tmp_path):
     assert vtt.startswith("WEBVTT\n\n1\n00:00:00.500 --> 00:00:01.250\nspeech")
     with pytest.raises(OutputError, match="unknown label format"):
         format_labels(LABELS, "xml")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype"), [("WAV", "PCM_16"), ("FLAC", "PCM_24"), ("AIFF", "PCM_16")]
+)
+def test_integer_pcm_conversion_matches_libsndfile(tmp_path, fmt, subtype):
+    x = (np.random.default_rng(0).standard_normal((2, 5000)) * 0.4).astype(np.float32)
+    x[0, :3] = [1.0, -1.0, 0.99999]
+    dest = tmp_path / "ours.x"
+    with AudioWriter(dest, sample_rate=8000, channels=2, format=fmt, subtype=subtype) as w:
+        w.write(x)
+    ref = tmp_path / "ref.x"
+    sf.write(ref, x.T, 8000, format=fmt, subtype=subtype)
+    ours = sf.read(dest, dtype="int32")[0] >> (16 if subtype == "PCM_16" else 8)
+    theirs = sf.read(ref, dtype="int32")[0] >> (16 if subtype == "PCM_16" else 8)
+    assert np.abs(ours - theirs).max() <= 1
+    np.testing.assert_allclose(sf.read(dest, dtype="float32")[0].T, np.clip(x, -1, 1), atol=2**-14)
