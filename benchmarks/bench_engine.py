@@ -158,6 +158,12 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/deepfx-bench"))
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument(
+        "--stride",
+        type=int,
+        default=256,
+        help="ConvSep encoder stride (smaller = heavier network; default 256)",
+    )
+    ap.add_argument(
         "--parts", default="abc", help="which measurements to run: any of a, b, c (default abc)"
     )
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -180,7 +186,8 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     overhead_min, short_min, long_min = (2, 1, 6) if args.quick else (10, 1, 60)
     naive_mins = (1, 2) if args.quick else (1, 10)
-    model = convsep.build(work / ("convsep-quick" if args.quick else "convsep"), quick=args.quick)
+    name = ("convsep-quick" if args.quick else "convsep") + f"-s{args.stride}"
+    model = convsep.build(work / name, quick=args.quick, stride=args.stride)
     params = convsep.n_params(torch.jit.load(str(model / "model.pt")))
     print(
         f"model: ConvSep, {params / 1e6:.2f} M parameters; torch {torch.__version__}, "
@@ -201,7 +208,14 @@ def main() -> None:
         b = part_b(model, files[short_min], files[long_min], out, args.threads, short_min, long_min)
     if "c" in args.parts:
         c = part_c(model, files, out, args.threads, naive_mins)
-    results = {"quick": args.quick, "params": params, "overhead": a, "memory": b, "naive": c}
+    results = {
+        "quick": args.quick,
+        "stride": args.stride,
+        "params": params,
+        "overhead": a,
+        "memory": b,
+        "naive": c,
+    }
     print()
     report(a, b, c)
     if args.json:

@@ -82,13 +82,27 @@ class ConvSep(nn.Module):
 
 
 def build(
-    folder: Path, *, quick: bool = False, window_s: float = 10.0, overlap_s: float = 1.0
+    folder: Path,
+    *,
+    quick: bool = False,
+    stride: int = 256,
+    window_s: float = 10.0,
+    overlap_s: float = 1.0,
 ) -> Path:
-    """Write a deepfx model folder (TorchScript ``model.pt`` + ``metadata.json``)."""
+    """Write a deepfx model folder (TorchScript ``model.pt`` + ``metadata.json``).
+
+    ``stride`` is the encoder hop in samples: smaller is closer to published Conv-TasNets
+    (which use 8-20) and costs proportionally more compute per second of audio.
+    """
     from deepfx.card import Chunking, ModelCard
 
     torch.manual_seed(0)
-    net = ConvSep(bottleneck=128, hidden=256, blocks=5) if quick else ConvSep()
+    kernel = 2 * stride
+    net = (
+        ConvSep(bottleneck=128, hidden=256, blocks=5, stride=stride, kernel=kernel)
+        if quick
+        else ConvSep(stride=stride, kernel=kernel)
+    )
     folder.mkdir(parents=True, exist_ok=True)
     torch.jit.save(torch.jit.script(net.eval()), str(folder / "model.pt"))
     card = ModelCard.model_validate(
