@@ -190,7 +190,8 @@ def main() -> None:
     model = convsep.build(work / name, quick=args.quick, stride=args.stride)
     params = convsep.n_params(torch.jit.load(str(model / "model.pt")))
     print(
-        f"model: ConvSep, {params / 1e6:.2f} M parameters; torch {torch.__version__}, "
+        f"model: ConvSep (stride {args.stride}), {params / 1e6:.2f} M parameters; "
+        f"torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs",
         flush=True,
     )
