@@ -94,3 +94,12 @@ def test_ctrl_c_cancels_cleanly(tmp_path, conv):
     assert "cancelled" in err
     assert list(out.iterdir()) == []
     assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+
+
+def test_unavailable_device_is_a_clear_error(tmp_path, conv):
+    src = tmp_path / "a.wav"
+    sf.write(src, np.zeros(1000), 8000)
+    r = deepfx("run", conv, src, "-o", tmp_path / "out", "--device", "cuda")
+    assert r.returncode == 2 and "cuda" in r.stderr.lower()
+    r = deepfx("run", conv, src, "-o", tmp_path / "out", "--device", "tpu")
+    assert r.returncode == 2 and "unknown device" in r.stderr

@@ -39,6 +39,7 @@ from deepfx.engine.merge import merge_labels
 from deepfx.engine.overlap import OverlapAdd
 from deepfx.errors import (
     ContractError,
+    DeepfxError,
     EmptyAudioError,
     MemoryBudgetError,
     ModelLoadError,
@@ -303,7 +304,12 @@ def _load(
     mdl = model if isinstance(model, Model) else load_model(model, device=device, threads=threads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mdl.load()
+        try:
+            return mdl.load()
+        except ValueError as exc:  # e.g. "device 'cuda' asked for, but no CUDA GPU..."
+            if isinstance(exc, DeepfxError):
+                raise
+            raise UsageError(str(exc)) from None
 
 
 class _Job:
