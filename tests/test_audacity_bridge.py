@@ -79,10 +79,8 @@ def _snapshot(s: AudacitySession) -> tuple[Any, Any, Any]:
 
 def _reference(model: Path, audio: np.ndarray, **kw: Any) -> Any:
     """The model run directly on the same samples, through the same engine entry."""
-    try:
-        from deepfx.engine import process
-    except ImportError:  # until the engine is merged: the bridge's temporary path
-        process = bridge._process_whole
+    from deepfx.engine import process
+
     return process(load_model(model), audio, RATE, **kw)
 
 
@@ -378,15 +376,7 @@ def test_results_survive_a_later_run(
 
 
 def _cancel_token() -> Any:
-    try:
-        from deepfx.engine import CancelToken
-    except ImportError:  # until the engine is merged: the same interface
-
-        class CancelToken:  # type: ignore[no-redef]
-            cancelled = False
-
-            def cancel(self) -> None:
-                self.cancelled = True
+    from deepfx.engine import CancelToken
 
     return CancelToken()
 

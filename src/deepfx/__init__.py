@@ -33,6 +33,7 @@ _LAZY: dict[str, str] = {
     "run": "deepfx.engine",
     "EffectResult": "deepfx.engine",
     "LabelResult": "deepfx.engine",
+    "RunOutput": "deepfx.engine",
     "Progress": "deepfx.engine",
     "CancelToken": "deepfx.engine",
     # contributor tools
@@ -69,7 +70,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     # ruff: noqa: F401
     from deepfx import errors, hub, store
     from deepfx.card import ModelCard, card_json_schema, load_card
-    from deepfx.engine import CancelToken, EffectResult, LabelResult, Progress, process, run
+    from deepfx.engine import (
+        CancelToken,
+        EffectResult,
+        LabelResult,
+        Progress,
+        RunOutput,
+        process,
+        run,
+    )
     from deepfx.exporting import export
     from deepfx.labels import Label
     from deepfx.model import Model, load_model

@@ -450,10 +450,7 @@ def _run_all(
     cancel: Any,
 ) -> list[Any]:
     """Run the model on every track before anything is imported (all or nothing)."""
-    try:
-        from deepfx.engine import process
-    except ImportError:  # TEMPORARY until deepfx.engine is merged: remove with _process_whole
-        process = _process_whole
+    from deepfx.engine import process
 
     results = []
     for n, audio in enumerate(inputs):
@@ -653,74 +650,5 @@ def _add_label_track(
             label="labels",
             start_s=start_s,
             labels=len(labels),
-        )
-    )
-
-
-# --- TEMPORARY: until deepfx.engine lands on main ----------------------------------------
-
-
-@dataclass
-class _WholeEffect:
-    tracks: dict[str, np.ndarray]
-    sample_rate: int
-
-
-@dataclass
-class _WholeLabels:
-    labels: list[Label]
-
-
-def _process_whole(
-    model: Model,
-    audio: np.ndarray,
-    sample_rate: int,
-    *,
-    stems: list[str] | None = None,
-    per_channel: bool = False,
-    **_: Any,
-) -> Any:
-    """The whole selection in one forward call (no chunking); replaced by the engine."""
-    import soxr
-
-    from deepfx.labels import Label
-
-    card = model.card
-
-    def to_model(x: np.ndarray) -> np.ndarray:
-        if sample_rate == card.sample_rate:
-            return x
-        return np.ascontiguousarray(soxr.resample(x.T, sample_rate, card.sample_rate).T)
-
-    def from_model(y: np.ndarray, n: int) -> np.ndarray:
-        if sample_rate != card.sample_rate:
-            y = np.ascontiguousarray(soxr.resample(y.T, card.sample_rate, sample_rate).T)
-        out = np.zeros((y.shape[0], n), dtype=np.float32)
-        m = min(n, y.shape[1])
-        out[:, :m] = y[:, :m]
-        return out
-
-    n = audio.shape[1]
-    groups = [audio[c : c + 1] for c in range(audio.shape[0])] if per_channel else [audio]
-    if card.is_effect:
-        outs = []
-        for g in groups:
-            x = g if card.multichannel else g.mean(axis=0, keepdims=True)
-            outs.append(from_model(model.forward(to_model(x).astype(np.float32)), n))
-        keep = stems if stems is not None else list(card.labels)
-        return _WholeEffect(
-            tracks={
-                lab: np.concatenate([o[i : i + 1] for o in outs], axis=0)
-                for i, lab in enumerate(card.labels)
-                if lab in keep
-            },
-            sample_rate=sample_rate,
-        )
-    x = audio if card.multichannel else audio.mean(axis=0, keepdims=True)
-    idx, ts = model.forward(to_model(x).astype(np.float32))
-    return _WholeLabels(
-        labels=sorted(
-            Label(float(a), float(b), card.labels[int(i)])
-            for i, (a, b) in zip(idx, ts, strict=True)
         )
     )

@@ -51,32 +51,35 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; map deepfx errors to one-line messages and exit codes."""
+    """Run the CLI; map deepfx errors to one-line messages and exit codes.
+
+    Exit codes: 0 ok, 1 validation failed, 2 bad input or usage, 3 bad model, 4 contract
+    broken, 5 hub/store, 6 Audacity, 70 internal error, 130 cancelled.
+    """
+    from typer.exceptions import TyperException
+
     from deepfx.errors import DeepfxError
 
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
     except DeepfxError as exc:
         _fail(str(exc), exc.exit_code, exc)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         _fail("cancelled; no output was written", 130, None)
-    except typer.Abort:
-        _fail("aborted", 130, None)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors are handled inside click; this is a bug
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+    except TyperException as exc:  # usage errors (typer's own click): show them like click does
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            _fail(str(exc), exc.exit_code, None)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # anything else is a bug in deepfx
         _fail(
             f"internal error: {type(exc).__name__}: {exc} (set DEEPFX_DEBUG=1 for details)", 70, exc
         )
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 def _fail(message: str, code: int, exc: BaseException | None) -> None:
