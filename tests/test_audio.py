@@ -39,11 +39,17 @@ def _tone(n: int, channels: int, rate: int) -> np.ndarray:
     ).astype(np.float32)
 
 
-@pytest.mark.parametrize(("ext", "subtype"), FORMATS)
-@pytest.mark.parametrize("channels", [1, 2, 6])
+# every format x 1, 2 and 6 channels, except 6-channel MP3 (MP3 holds at most 2 channels)
+FORMAT_CHANNELS = [
+    (ext, subtype, ch)
+    for ext, subtype in FORMATS
+    for ch in (1, 2, 6)
+    if not (ext == "mp3" and ch > 2)
+]
+
+
+@pytest.mark.parametrize(("ext", "subtype", "channels"), FORMAT_CHANNELS)
 def test_read_every_format(tmp_path, ext, subtype, channels):
-    if ext == "mp3" and channels > 2:
-        pytest.skip("MP3 holds at most 2 channels")
     rate = 22050
     x = _tone(rate, channels, rate)
     path = tmp_path / f"a.{ext}"
