@@ -47,6 +47,7 @@ from deepfx.errors import (
 )
 
 __all__ = [
+    "human_size",
     "InstallResult",
     "InstalledModel",
     "RemovePlan",
@@ -426,16 +427,16 @@ class Store:
             free = shutil.disk_usage(dest).free
             if free < remote.size:
                 raise DiskFullError(
-                    f"{repo_id} needs {_human(remote.size)} but the disk holding {self.root} "
-                    f"has {_human(free)} free; free some space (or set DEEPFX_HOME to a bigger "
+                    f"{repo_id} needs {human_size(remote.size)} but the disk holding {self.root} "
+                    f"has {human_size(free)} free; free some space (or set DEEPFX_HOME to a bigger "
                     "disk) and try again; nothing was installed"
                 )
 
             sizes = {f.path: f.size for f in remote.files}
 
             def on_file(path: str, i: int, n: int, done: int) -> None:
-                total = _human(sizes.get(path, 0))
-                _step(on_step, f"downloading {path} ({i + 1}/{n}): {_human(done)} of {total}")
+                total = human_size(sizes.get(path, 0))
+                _step(on_step, f"downloading {path} ({i + 1}/{n}): {human_size(done)} of {total}")
 
             records = fetch_revision(
                 remote,
@@ -633,7 +634,10 @@ def _slug(text: str) -> str:
     return slug or "model"
 
 
-def _human(n: int) -> str:
+def human_size(n: int | None) -> str:
+    """``1234567`` -> ``"1.2 MB"`` (decimal units, as disks and the hub count); ``-`` if unknown."""
+    if not n:
+        return "-"
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1000 or unit == "GB":

@@ -39,17 +39,6 @@ def _emit_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
 
 
-def _human(n: int | None) -> str:
-    if not n:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
-
-
 def _follows(m: Any) -> str:
     """How a hub model is updated: pinned, or following a branch other than main."""
     if m.pinned:
@@ -127,7 +116,7 @@ def search(
 @models_app.command("list")
 def list_models(as_json: bool = _JSON) -> None:
     """List installed models (no network needed)."""
-    from deepfx.store import Store
+    from deepfx.store import Store, human_size
 
     store = Store()
     models = store.installed()
@@ -142,7 +131,12 @@ def list_models(as_json: bool = _JSON) -> None:
     for m in models:
         rev = m.commit[:12] + _follows(m)
         table.add_row(
-            m.name, m.kind, ", ".join(m.card.get("domain_tags", [])), _human(m.size), rev, m.source
+            m.name,
+            m.kind,
+            ", ".join(m.card.get("domain_tags", [])),
+            human_size(m.size),
+            rev,
+            m.source,
         )
     _console().print(table)
 
@@ -155,7 +149,7 @@ def info(
     """Show an installed model's card and files (or a hub model's card)."""
     from deepfx.card import load_card
     from deepfx.errors import NotInstalledError
-    from deepfx.store import Store
+    from deepfx.store import Store, human_size
 
     try:
         m = Store().info(name)
@@ -187,7 +181,7 @@ def info(
     con = _console()
     con.print(f"[bold]{m.name}[/] ({m.kind}, {m.source}) at {m.folder}")
     con.print(f"revision: {m.commit}" + _follows(m))
-    con.print(f"installed: {m.installed_at}   size: {_human(m.size)}")
+    con.print(f"installed: {m.installed_at}   size: {human_size(m.size)}")
     con.print(f"sample rate: {card['sample_rate']} Hz   outputs: {', '.join(card['labels'])}")
     con.print(card["long_description"])
     for note in m.card_warnings:
@@ -217,7 +211,7 @@ def install(
 
     Example: [bold]deepfx models install hugggof/demucs_extra[/]
     """
-    from deepfx.store import Store
+    from deepfx.store import Store, human_size
 
     res = _progress_install(
         lambda cb: Store().install(
@@ -236,7 +230,7 @@ def install(
         return
     m = res.model
     _console().print(
-        f"[green]installed[/] {m.name} ({m.kind}, {_human(m.size)}, revision {m.commit[:12]})"
+        f"[green]installed[/] {m.name} ({m.kind}, {human_size(m.size)}, revision {m.commit[:12]})"
     )
 
 
@@ -248,7 +242,7 @@ def add_local(
     as_json: bool = _JSON,
 ) -> None:
     """Install a private model from a folder or .zip; nothing leaves this machine."""
-    from deepfx.store import Store
+    from deepfx.store import Store, human_size
 
     res = _progress_install(
         lambda cb: Store().add_local(path, name=name, force=force, on_step=cb),
@@ -259,7 +253,7 @@ def add_local(
         _emit_json(res.model.to_dict())
         return
     _console().print(
-        f"[green]added[/] {res.model.name} ({res.model.kind}, {_human(res.model.size)})"
+        f"[green]added[/] {res.model.name} ({res.model.kind}, {human_size(res.model.size)})"
     )
 
 
@@ -303,20 +297,20 @@ def remove(
     as_json: bool = _JSON,
 ) -> None:
     """Remove an installed model (shows what will be freed first)."""
-    from deepfx.store import Store
+    from deepfx.store import Store, human_size
 
     plan = Store().remove(name)
     if not yes and not as_json:
         typer.confirm(
             f"remove {plan.name} ({len(plan.paths)} files, "
-            f"{_human(plan.bytes_freed)}) from {plan.folder}?",
+            f"{human_size(plan.bytes_freed)}) from {plan.folder}?",
             abort=True,
         )
     freed = plan.execute()
     if as_json:
         _emit_json({"name": plan.name, "bytes_freed": freed, "folder": str(plan.folder)})
         return
-    _console().print(f"[green]removed[/] {plan.name} ({_human(freed)} freed)")
+    _console().print(f"[green]removed[/] {plan.name} ({human_size(freed)} freed)")
 
 
 def publish(
