@@ -17,6 +17,8 @@ import pytest
 import soundfile as sf
 import soxr
 
+from deepfx.model import Model
+
 SENTENCE = (
     "Please call Stella. Ask her to bring these things with her from the store: "
     "six spoons of fresh snow peas and five thick slabs of blue cheese."
@@ -95,3 +97,25 @@ def own_vs_other_db(output: np.ndarray, own: np.ndarray, other: np.ndarray) -> f
     own_part = coef[0] * basis[:, 0]
     rest = output - own_part
     return float(10 * np.log10(np.sum(own_part**2) / max(np.sum(rest**2), 1e-30)))
+
+
+def contract_battery(model: Model) -> None:
+    """Run ``model`` through the inputs every built-in effect must handle.
+
+    Silence, white noise and a loud full-scale signal; one and two channels; one sample,
+    a few milliseconds and 10 s. ``Model.forward`` enforces the contract (shape, length,
+    finite values); silence must stay silent.
+    """
+    rate = model.card.sample_rate
+    rng = np.random.default_rng(1)
+    for channels in (1, 2):
+        for n in (1, 64, rate // 100, 10 * rate):
+            silence = np.zeros((channels, n), dtype=np.float32)
+            out = model.forward(silence)
+            assert out.shape == (len(model.card.labels), n)
+            assert np.abs(out).max() < 1e-6, (channels, n, "silence not silent")
+            for level in (0.1, 1.0):
+                x = np.clip(level * rng.standard_normal((channels, n)), -1, 1)
+                out = model.forward(x.astype(np.float32))
+                assert out.shape == (len(model.card.labels), n)
+                assert out.dtype == np.float32
