@@ -14,7 +14,20 @@ if TYPE_CHECKING:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
-    app.command("demo")(demo)
+    app.command(
+        "demo",
+        help=(
+            "Run every built-in model on a short clip, offline, and show what each did.\n\n"
+            "Makes a stereo clip (speech in the centre, a melody on the left, clicks on the "
+            "right, a little hiss), installs the built-in models from packaged weights (no "
+            "network), then runs separation, speech enhancement, voice activity and notes on "
+            "it, writing stems and label files into OUT.\n\n"
+            "Example:\n\n"
+            "  deepfx demo -o demo\n\n"
+            "then open demo/demo-clip.wav and the stems in demo/*/ in Audacity "
+            "(labels: File > Import > Labels)."
+        ),
+    )(demo)
 
 
 def demo(
@@ -26,16 +39,7 @@ def demo(
         False, "--no-espeak", help="Use a synthetic voice even if espeak-ng is installed."
     ),
 ) -> None:
-    """Run every built-in model on a short clip, offline, and show what each did.
-
-    Makes a stereo clip (speech in the centre, a melody on the left, clicks on the
-    right, a little hiss), installs the built-in models from packaged weights (no
-    network), then runs separation, speech enhancement, voice activity and notes on it,
-    writing stems and label files into OUT.
-
-    Example: [bold]deepfx demo -o demo[/bold], then open demo/demo-clip.wav and the
-    stems in demo/*/ in Audacity (labels: File > Import > Labels).
-    """
+    """Run the built-in models on the demo clip and print the summary table."""
     from rich.console import Console
 
     from deepfx.demo import run_demo
