@@ -28,7 +28,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "[install] creating .venv"
   "$PY" -m venv .venv
 fi
-PIP=".venv/bin/python -m pip"
+pip_q() {
+  # the machine-wide pip config may name local indexes that lack a package: drop that noise
+  .venv/bin/python -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
+PIP=pip_q
 $PIP install -q --upgrade pip >/dev/null 2>&1 || true
 echo "[install] torch 2.13.0 (CPU)"
 $PIP install -q "torch==2.13.0"

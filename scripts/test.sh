@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "[test] ruff"
-ruff check src tests benchmarks
-ruff format --check src tests benchmarks
+LINT_DIRS=$(ls -d src tests benchmarks docs/examples 2>/dev/null || true)
+ruff check $LINT_DIRS
+ruff format --check $LINT_DIRS
 echo "[test] mypy"
 mypy
 echo "[test] pytest"

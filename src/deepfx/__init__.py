@@ -36,8 +36,8 @@ _LAZY: dict[str, str] = {
     "Progress": "deepfx.engine",
     "CancelToken": "deepfx.engine",
     # contributor tools
-    "export": "deepfx.export",
-    "validate": "deepfx.validate",
+    "export": "deepfx.exporting",
+    "validate": "deepfx.validation",
     # model manager
     "hub": "deepfx.hub",
     "store": "deepfx.store",
@@ -52,9 +52,13 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'deepfx' has no attribute {name!r}")
     mod = importlib.import_module(module)
-    value = mod if module.endswith("." + name) else getattr(mod, name)
+    value = mod if name in _MODULES else getattr(mod, name)
     globals()[name] = value
     return value
+
+
+#: Names above that are modules; every other name is an object inside its module.
+_MODULES = frozenset({"hub", "store", "errors"})
 
 
 def __dir__() -> list[str]:
@@ -66,8 +70,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from deepfx import errors, hub, store
     from deepfx.card import ModelCard, card_json_schema, load_card
     from deepfx.engine import CancelToken, EffectResult, LabelResult, Progress, process, run
-    from deepfx.export import export
+    from deepfx.exporting import export
     from deepfx.labels import Label
     from deepfx.model import Model, load_model
     from deepfx.nn import WaveformToLabels, WaveformToWaveform
-    from deepfx.validate import validate
+    from deepfx.validation import validate

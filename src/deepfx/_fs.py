@@ -31,10 +31,32 @@ def atomic_path(dest: Path | str, *, suffix: str | None = None) -> Iterator[Path
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _set_mode(tmp_path, dest)
         os.replace(tmp_path, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; do it once, at import, not from writer threads
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _set_mode(tmp: Path, dest: Path) -> None:
+    """Give the finished file normal permissions (mkstemp makes it 0600): the existing
+    file's mode when replacing one, else 0666 minus the umask."""
+    try:
+        mode = dest.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode)
 
 
 def atomic_write_bytes(dest: Path | str, data: bytes) -> None:

@@ -34,11 +34,16 @@ __all__ = [
     "CardWarning",
     "ModelCard",
     "ModelFormat",
+    "SCHEMA_PATH",
     "card_json_schema",
+    "card_schema_text",
     "load_card",
 ]
 
 CARD_FILENAME = "metadata.json"
+
+#: The JSON schema shipped in the package (regenerate with ``python -m deepfx.card``).
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "card.schema.json"
 
 EffectType = Literal["waveform-to-waveform", "waveform-to-labels"]
 DomainTag = Literal["music", "environmental", "speech", "other"]
@@ -219,6 +224,39 @@ def card_json_schema() -> dict[str, Any]:
     return schema
 
 
+def card_schema_text() -> str:
+    """The schema as the exact text of the shipped ``card.schema.json``."""
+    return json.dumps(card_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m deepfx.card [--check]``: (re)write or check the shipped schema file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m deepfx.card",
+        description=f"Regenerate {SCHEMA_PATH.name} from the ModelCard model.",
+    )
+    parser.add_argument("--check", action="store_true", help="only check it is up to date")
+    args = parser.parse_args(argv)
+    text = card_schema_text()
+    current = SCHEMA_PATH.read_text(encoding="utf-8") if SCHEMA_PATH.is_file() else None
+    if args.check:
+        if current != text:
+            print(f"{SCHEMA_PATH} is out of date; run `python -m deepfx.card`")
+            return 1
+        print(f"{SCHEMA_PATH} is up to date")
+        return 0
+    if current != text:
+        from deepfx._fs import atomic_write_text
+
+        atomic_write_text(SCHEMA_PATH, text)
+        print(f"wrote {SCHEMA_PATH}")
+    else:
+        print(f"{SCHEMA_PATH} already up to date")
+    return 0
+
+
 # --- internals --------------------------------------------------------------------------
 
 
@@ -310,3 +348,7 @@ def _normalise_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         raw["multichannel"] = mc.lower() == "true"
         notes.append("multichannel given as a string; converted")
     return raw, notes
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess in tests
+    raise SystemExit(_main())

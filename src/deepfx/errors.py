@@ -22,6 +22,7 @@ Tree::
     │   └── NonFiniteAudioError (ValueError)
     ├── MemoryBudgetError (MemoryError)
     ├── OutputError (OSError)
+    ├── UsageError (ValueError)                bad option value (unknown stem, overlap >= chunk)
     ├── Cancelled                              user cancelled (exit 130)
     ├── HubError
     │   ├── ModelNotFoundError (LookupError)   unknown repo / revision / name
@@ -71,6 +72,7 @@ __all__ = [
     "OutputError",
     "PublishError",
     "SelectionError",
+    "UsageError",
     "ValidationFailed",
     "WrongModelTypeError",
 ]
@@ -204,6 +206,13 @@ class MemoryBudgetError(DeepfxError, MemoryError):
 
 
 class OutputError(DeepfxError, OSError):
+    exit_code = 2
+
+
+class UsageError(DeepfxError, ValueError):
+    """An option has a value that cannot work (unknown stem name, overlap >= chunk...);
+    the message names the valid choices."""
+
     exit_code = 2
 
 

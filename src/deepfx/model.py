@@ -114,7 +114,7 @@ class Model:
 
 
 def load_model(
-    model: str | Path,
+    model: str | Path | Model,
     *,
     device: str = "auto",
     threads: int | None = None,

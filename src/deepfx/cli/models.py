@@ -1,9 +1,341 @@
-"""CLI commands: models (being built)."""
+"""CLI commands: ``deepfx models search|list|info|install|update|remove|add-local`` and
+``deepfx publish``. Each command is thin over :mod:`deepfx.store` / :mod:`deepfx.hub`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
 import typer
+
+if TYPE_CHECKING:
+    from deepfx.store import Kind
+
+models_app = typer.Typer(
+    name="models",
+    help="Find, install, update and remove models (hub, local folders, built-ins).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+_JSON = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table.")
+_KINDS = ("effect", "analyzer")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.add_typer(models_app, name="models")
+    app.command("publish")(publish)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _emit_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def _human(n: int | None) -> str:
+    if not n:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def _follows(m: Any) -> str:
+    """How a hub model is updated: pinned, or following a branch other than main."""
+    if m.pinned:
+        return " (pinned)"
+    if m.source == "hub" and m.revision not in (None, "main"):
+        return f" (follows {m.revision})"
+    return ""
+
+
+def _check_kind(kind: str | None) -> Kind | None:
+    if kind is not None and kind not in _KINDS:
+        raise typer.BadParameter(f"--type must be one of {', '.join(_KINDS)}")
+    return cast("Kind | None", kind)
+
+
+@models_app.command("search")
+def search(
+    text: str | None = typer.Argument(
+        None, help="Words to look for (name, description, tags, labels)."
+    ),
+    kind: str | None = typer.Option(None, "--type", help="effect or analyzer."),
+    domain: str | None = typer.Option(
+        None, "--domain", help="music, speech, environmental, other."
+    ),
+    refresh: bool = typer.Option(False, "--refresh", help="Ignore the cached listing."),
+    as_json: bool = _JSON,
+) -> None:
+    """Search the curated lists and the hub's `audacity` tag.
+
+    Example: [bold]deepfx models search drums --type effect[/]
+    """
+    from deepfx.hub import search as hub_search
+    from deepfx.store import Store
+
+    result = hub_search(text, kind=_check_kind(kind), domain=domain, refresh=refresh)
+    installed = {m.name: m for m in Store().installed()}
+    if as_json:
+        _emit_json(
+            {
+                "fetched_at": result.fetched_at,
+                "from_cache": result.from_cache,
+                "note": result.note,
+                "models": [
+                    {
+                        **m.to_dict(),
+                        "installed": installed[m.repo_id].commit
+                        if m.repo_id in installed
+                        else None,
+                    }
+                    for m in result.models
+                ],
+            }
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Models on the hub ({len(result.models)})")
+    for col in ("name", "type", "domains", "description", "installed"):
+        table.add_column(col)
+    for m in result.models:
+        inst = installed.get(m.repo_id)
+        table.add_row(
+            m.repo_id,
+            m.kind,
+            ", ".join(m.domain_tags),
+            m.short_description or (f"[red]{m.problem}[/]" if m.problem else ""),
+            inst.commit[:12] if inst else "",
+        )
+    con = _console()
+    con.print(table)
+    if result.note:
+        _console(stderr=True).print(f"[yellow]note:[/] {result.note}")
+
+
+@models_app.command("list")
+def list_models(as_json: bool = _JSON) -> None:
+    """List installed models (no network needed)."""
+    from deepfx.store import Store
+
+    store = Store()
+    models = store.installed()
+    if as_json:
+        _emit_json([m.to_dict() for m in models])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Installed models ({len(models)}) in {store.root}")
+    for col in ("name", "type", "domains", "size", "revision", "source"):
+        table.add_column(col)
+    for m in models:
+        rev = m.commit[:12] + _follows(m)
+        table.add_row(
+            m.name, m.kind, ", ".join(m.card.get("domain_tags", [])), _human(m.size), rev, m.source
+        )
+    _console().print(table)
+
+
+@models_app.command("info")
+def info(
+    name: str = typer.Argument(..., help="Installed name, or a hub repo id to look up."),
+    as_json: bool = _JSON,
+) -> None:
+    """Show an installed model's card and files (or a hub model's card)."""
+    from deepfx.card import load_card
+    from deepfx.errors import NotInstalledError
+    from deepfx.store import Store
+
+    try:
+        m = Store().info(name)
+    except NotInstalledError:
+        if "/" not in name or name.startswith(("local/", "builtin/")):
+            raise
+        from deepfx.hub import remote_card
+
+        remote = remote_card(name)
+        if as_json:
+            _emit_json({**remote.to_dict(), "installed": False})
+            return
+        _console().print(
+            f"[bold]{remote.repo_id}[/] (not installed)\n"
+            f"type: {remote.kind}  domains: {', '.join(remote.domain_tags)}  "
+            f"sample rate: {remote.sample_rate} Hz\n"
+            f"outputs: {', '.join(remote.labels)}\n"
+            f"{remote.long_description or remote.problem or ''}"
+        )
+        return
+    import warnings
+
+    with warnings.catch_warnings():  # the notes are in the manifest, shown below
+        warnings.simplefilter("ignore")
+        card = load_card(m.folder, strict=False).to_dict()
+    if as_json:
+        _emit_json({**m.to_dict(), "card": card})
+        return
+    con = _console()
+    con.print(f"[bold]{m.name}[/] ({m.kind}, {m.source}) at {m.folder}")
+    con.print(f"revision: {m.commit}" + _follows(m))
+    con.print(f"installed: {m.installed_at}   size: {_human(m.size)}")
+    con.print(f"sample rate: {card['sample_rate']} Hz   outputs: {', '.join(card['labels'])}")
+    con.print(card["long_description"])
+    for note in m.card_warnings:
+        con.print(f"[yellow]card note:[/] {note}")
+
+
+def _progress_install(action: Any, title: str, quiet: bool) -> Any:
+    if quiet:
+        return action(None)
+    con = _console(stderr=True)
+    with con.status(title) as status:
+        return action(lambda step: status.update(f"{title}: {step}"))
+
+
+@models_app.command("install")
+def install(
+    spec: str = typer.Argument(
+        ..., help="user/model[@revision], builtin/<name>, or a model folder / .zip."
+    ),
+    revision: str | None = typer.Option(None, "--revision", help="Branch, tag or commit; pins it."),
+    kind: str | None = typer.Option(None, "--type", help="Refuse a model that is not this type."),
+    name: str | None = typer.Option(None, "--name", help="Name for a local model."),
+    force: bool = typer.Option(False, "--force", help="Reinstall even if installed."),
+    as_json: bool = _JSON,
+) -> None:
+    """Install a model: downloaded, verified (sha256), checked, then moved into place.
+
+    Example: [bold]deepfx models install hugggof/demucs_extra[/]
+    """
+    from deepfx.store import Store
+
+    res = _progress_install(
+        lambda cb: Store().install(
+            spec,
+            revision=revision,
+            kind=_check_kind(kind),
+            name=name,
+            force=force,
+            on_step=cb,
+        ),
+        f"installing {spec}",
+        as_json,
+    )
+    if as_json:
+        _emit_json(res.model.to_dict())
+        return
+    m = res.model
+    _console().print(
+        f"[green]installed[/] {m.name} ({m.kind}, {_human(m.size)}, revision {m.commit[:12]})"
+    )
+
+
+@models_app.command("add-local")
+def add_local(
+    path: Path = typer.Argument(..., help="A model folder or a .zip of one."),
+    name: str | None = typer.Option(None, "--name", help="Installed as local/<name>."),
+    force: bool = typer.Option(False, "--force", help="Replace an installed local model."),
+    as_json: bool = _JSON,
+) -> None:
+    """Install a private model from a folder or .zip; nothing leaves this machine."""
+    from deepfx.store import Store
+
+    res = _progress_install(
+        lambda cb: Store().add_local(path, name=name, force=force, on_step=cb),
+        f"adding {path}",
+        as_json,
+    )
+    if as_json:
+        _emit_json(res.model.to_dict())
+        return
+    _console().print(
+        f"[green]added[/] {res.model.name} ({res.model.kind}, {_human(res.model.size)})"
+    )
+
+
+@models_app.command("update")
+def update(
+    names: list[str] = typer.Argument(None, help="Models to update (default: every hub model)."),
+    revision: str | None = typer.Option(
+        None, "--revision", help="Move to (and pin) this revision."
+    ),
+    as_json: bool = _JSON,
+) -> None:
+    """Update hub models to the hub's current commit.
+
+    The old version keeps working until the new one is verified and in place.
+    """
+    from deepfx.store import Store
+
+    store = Store()
+    targets = names or [m.name for m in store.installed() if m.source == "hub"]
+    results = []
+    for n in targets:
+        res = _progress_install(
+            lambda cb, n=n: store.update(n, revision=revision, on_step=cb), f"updating {n}", as_json
+        )
+        results.append(res)
+        if not as_json:
+            if res.changed:
+                _console().print(
+                    f"[green]updated[/] {res.name}: {res.old_commit[:12]} -> {res.new_commit[:12]}"
+                )
+            else:
+                _console().print(f"{res.name}: {res.note}")
+    if as_json:
+        _emit_json([r.__dict__ for r in results])
+
+
+@models_app.command("remove")
+def remove(
+    name: str = typer.Argument(..., help="Installed model to remove."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = _JSON,
+) -> None:
+    """Remove an installed model (shows what will be freed first)."""
+    from deepfx.store import Store
+
+    plan = Store().remove(name)
+    if not yes and not as_json:
+        typer.confirm(
+            f"remove {plan.name} ({len(plan.paths)} files, "
+            f"{_human(plan.bytes_freed)}) from {plan.folder}?",
+            abort=True,
+        )
+    freed = plan.execute()
+    if as_json:
+        _emit_json({"name": plan.name, "bytes_freed": freed, "folder": str(plan.folder)})
+        return
+    _console().print(f"[green]removed[/] {plan.name} ({_human(freed)} freed)")
+
+
+def publish(
+    folder: Path = typer.Argument(..., help="The model folder to publish."),
+    repo: str = typer.Option(..., "--repo", help="Hub repo id, e.g. yourname/my-model."),
+    private: bool = typer.Option(False, "--private", help="Create the repo as private."),
+    message: str | None = typer.Option(None, "--message", "-m", help="Commit message."),
+) -> None:
+    """Validate a model folder, tag its README with `audacity`, and upload it to the hub.
+
+    The token comes from HF_TOKEN or `hf auth login`.
+    Example: [bold]deepfx publish my_model/ --repo yourname/my-model[/]
+    """
+    from deepfx.hub import publish as hub_publish
+
+    con = _console(stderr=True)
+    with con.status(f"validating and uploading {folder} to {repo}"):
+        res = hub_publish(folder, repo_id=repo, private=private, commit_message=message)
+    _console().print(
+        f"[green]published[/] {res.repo_id} ({res.url}); install with "
+        f"`deepfx models install {res.repo_id}`"
+    )

@@ -1,0 +1,726 @@
+"""Run a deepfx model on the selection of a running Audacity, and put the results back.
+
+This is the Python API behind ``deepfx audacity ...`` (and the desktop app):
+
+* :func:`status` says whether Audacity answers, which tracks the project has and what
+  is selected;
+* :func:`apply` reads the selection, exports each selected audio track's part of it at
+  the project rate, runs the model through :func:`deepfx.engine.process`, then adds the
+  results: an effect adds one new track per output, named ``"<track> - <label>"`` and
+  placed at the selection start; an analyzer adds one label track ``"<model> - labels"``
+  with each label at its absolute time. The source tracks are never changed.
+
+Failure leaves the project as it was: the model is loaded before Audacity is touched,
+every model runs before anything is imported, and if an import fails midway what was
+added is removed again.
+
+Audacity 3.2's scripting has no getter for the selected time range nor for the project
+rate, so both are measured: ``AddLabel:`` makes a label spanning exactly the selection,
+``GetInfo: Type=Labels`` reads it, ``Undo:`` removes it (and the label track it may have
+made); the rate is the one in the header of an exported file. ``GetInfo`` prints times
+with 6 significant digits, so the range is snapped to the nearest samples of that value:
+on a selection starting after 10 s it may start up to a few samples away from where the
+mouse put it, and the results are placed exactly on the samples that were processed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deepfx.audacity.pipe import DEFAULT_TIMEOUT_S, AudacityPipe
+from deepfx.errors import (
+    AudacityCommandError,
+    AudacityError,
+    AudacityNotRunningError,
+    Cancelled,
+    DeepfxError,
+    SelectionError,
+)
+
+if TYPE_CHECKING:
+    from deepfx.labels import Label
+    from deepfx.model import Model
+
+__all__ = [
+    "AddedTrack",
+    "ApplyProgress",
+    "ApplyResult",
+    "Selection",
+    "Status",
+    "TrackInfo",
+    "apply",
+    "status",
+]
+
+#: Audacity's preference for the sample format of WAV exports: 6 is 32-bit float
+#: (libsndfile's SF_FORMAT_FLOAT), so the model sees the samples unchanged. The user's
+#: own value is put back afterwards.
+_WAV_FORMAT_PREF = "/FileFormats/ExportFormat_SF1_Type/WAV_10000"
+_WAV_FLOAT = "6"
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """One track of the Audacity project, as ``GetInfo: Type=Tracks`` reports it.
+
+    ``index`` counts every track (audio and label) from 0, in the order shown;
+    ``start_s`` / ``end_s`` are ``None`` for label tracks, ``channels`` is 1 or 2 for
+    audio tracks and 0 for label tracks.
+    """
+
+    index: int
+    name: str
+    kind: str
+    selected: bool
+    start_s: float | None = None
+    end_s: float | None = None
+    channels: int = 0
+
+    @property
+    def is_wave(self) -> bool:
+        return self.kind == "wave"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The time range selected in Audacity (seconds from the project start, to 6
+    significant digits) and the selected audio tracks."""
+
+    start_s: float
+    end_s: float
+    tracks: tuple[TrackInfo, ...]
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class Status:
+    """What :func:`status` found: ``connected`` is False (with ``message`` saying why)
+    when Audacity does not answer."""
+
+    connected: bool
+    tracks: tuple[TrackInfo, ...] = ()
+    selection: Selection | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class AddedTrack:
+    """A track :func:`apply` added: for effects one per (source track, output label),
+    for analyzers the label track (``source`` is then the model name)."""
+
+    name: str
+    kind: str
+    source: str
+    label: str
+    start_s: float
+    samples: int = 0
+    channels: int = 0
+    labels: int = 0
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What :func:`apply` did: the model, its kind, the range processed (snapped to
+    samples of ``sample_rate``, the project rate) and the tracks it added."""
+
+    model: str
+    kind: str
+    sample_rate: int
+    start_s: float
+    end_s: float
+    added: tuple[AddedTrack, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ApplyProgress:
+    """A progress event of :func:`apply`.
+
+    ``stage`` is ``"reading"`` (exporting the selection), ``"running"`` (the model;
+    ``done``/``total`` then come from the engine, in its units), or ``"adding"``
+    (importing results); ``index``/``count`` say which selected track.
+    """
+
+    stage: str
+    track: str
+    index: int
+    count: int
+    done: float = 0
+    total: float = 0
+
+
+ProgressCallback = Callable[[ApplyProgress], None]
+
+
+# --- public API ------------------------------------------------------------------------
+
+
+def status(*, pipe: AudacityPipe | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> Status:
+    """Connect (unless ``pipe`` is given) and report the project and its selection.
+
+    Never raises for "Audacity not running": returns ``Status(connected=False,
+    message=...)`` with the steps to fix it, so a UI can show it as a state.
+    """
+    try:
+        with _connected(pipe, timeout_s) as p:
+            tracks = _tracks(p)
+            selection = _read_selection(p, tracks) if tracks else None
+            return Status(connected=True, tracks=tuple(tracks), selection=selection)
+    except AudacityNotRunningError as exc:
+        return Status(connected=False, message=str(exc))
+
+
+def apply(
+    model: str | Path | Model,
+    *,
+    stems: Sequence[str] | None = None,
+    per_channel: bool = False,
+    device: str = "auto",
+    threads: int | None = None,
+    pipe: AudacityPipe | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    on_progress: ProgressCallback | None = None,
+    cancel: Any = None,
+) -> ApplyResult:
+    """Run ``model`` on Audacity's selection and add the results to the project.
+
+    Parameters
+    ----------
+    model
+        An installed model name (``org/name``), a model folder, or a loaded
+        :class:`~deepfx.model.Model`. It is loaded before Audacity is touched, so a
+        missing or broken model changes nothing.
+    stems
+        Effects only: keep just these output labels (default: all of them).
+    per_channel
+        Passed to the engine: run a stereo track channel by channel, so a mono model
+        gives stereo results.
+    device, threads
+        Where the model runs (``"auto"``, ``"cpu"``, ``"cuda"``...) and CPU threads.
+    pipe
+        An open :class:`AudacityPipe` to reuse; by default one is opened and closed.
+    timeout_s
+        Limit for each Audacity command, in seconds (not for the model).
+    on_progress
+        Called with :class:`ApplyProgress` events.
+    cancel
+        A ``deepfx.engine.CancelToken``; cancelling (from another thread, or from
+        ``on_progress``) stops at the next step and removes anything already added.
+
+    Raises
+    ------
+    SelectionError
+        No audio track selected, or an empty time range.
+    NotInstalledError, CardError, ModelLoadError
+        The model cannot be found or loaded.
+    ContractError
+        The model broke its contract; nothing was added.
+    AudacityNotRunningError, AudacityTimeoutError, AudacityCommandError
+        Talking to Audacity failed.
+    """
+    from deepfx.model import load_model
+
+    loaded = load_model(model, device=device, threads=threads)  # type: ignore[arg-type]
+    loaded.load()
+    if stems is not None and loaded.card.is_effect:
+        unknown = [s for s in stems if s not in loaded.card.labels]
+        if unknown:
+            raise SelectionError(
+                f"model {loaded.name!r} has no output named {', '.join(map(repr, unknown))}; "
+                f"its outputs are {', '.join(loaded.card.labels)}"
+            )
+    with _connected(pipe, timeout_s) as p, _scratch_dir() as scratch:
+        tracks = _tracks(p)
+        selection = _read_selection(p, tracks)
+        if selection is None or not selection.tracks:
+            raise SelectionError(
+                "no audio track is selected in Audacity: select a time range on one or more "
+                "audio tracks, then run again"
+            )
+        if selection.duration_s <= 0:
+            raise SelectionError(
+                "the selection in Audacity is empty (a cursor, not a range): drag over the "
+                "audio to process, then run again"
+            )
+        was_selected = tuple(t for t in tracks if t.selected)
+        try:
+            inputs, rate = _export_selection(p, selection, scratch, on_progress)
+            names = [t.name for t in selection.tracks]
+            results = _run_all(
+                loaded,
+                inputs,
+                names,
+                rate,
+                stems,
+                per_channel,
+                device,
+                threads,
+                on_progress,
+                cancel,
+            )
+            start_sample = round(selection.start_s * rate)
+            start_s = start_sample / rate
+            end_s = start_s + max(a.shape[1] for a in inputs) / rate
+            added = _add_results(
+                p, loaded, tracks, selection, results, rate, start_s, scratch, on_progress, cancel
+            )
+        finally:
+            _restore_selection(p, selection, all_selected=was_selected)
+    return ApplyResult(
+        model=loaded.name,
+        kind=loaded.card.kind,
+        sample_rate=rate,
+        start_s=start_s,
+        end_s=end_s,
+        added=tuple(added),
+    )
+
+
+# --- reading the project ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _connected(pipe: AudacityPipe | None, timeout_s: float) -> Iterator[AudacityPipe]:
+    if pipe is not None:
+        if not pipe.connected:
+            pipe.connect()
+        yield pipe
+        return
+    own = AudacityPipe(timeout_s=timeout_s).connect()
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+@contextlib.contextmanager
+def _scratch_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="deepfx-audacity-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _tracks(pipe: AudacityPipe) -> list[TrackInfo]:
+    raw = pipe.get_info("Tracks")
+    if not isinstance(raw, list):
+        raise AudacityCommandError(f"unexpected answer to GetInfo Tracks: {raw!r:.200}")
+    out = []
+    for i, t in enumerate(raw):
+        wave = t.get("kind") == "wave"
+        out.append(
+            TrackInfo(
+                index=i,
+                name=str(t.get("name", "")),
+                kind=str(t.get("kind", "")),
+                selected=bool(t.get("selected")),
+                start_s=float(t["start"]) if wave and "start" in t else None,
+                end_s=float(t["end"]) if wave and "end" in t else None,
+                channels=int(t.get("channels", 1)) if wave else 0,
+            )
+        )
+    return out
+
+
+def _label_multiset(pipe: AudacityPipe) -> Counter[tuple[int, float, float, str]]:
+    raw = pipe.get_info("Labels")
+    found: Counter[tuple[int, float, float, str]] = Counter()
+    for track_index, labels in raw or []:
+        for start, end, text in labels:
+            found[(int(track_index), float(start), float(end), str(text))] += 1
+    return found
+
+
+def _read_selection(pipe: AudacityPipe, tracks: list[TrackInfo]) -> Selection | None:
+    """The selected time range via ``AddLabel:`` / ``GetInfo: Type=Labels`` / ``Undo:``,
+    then the track selection put back the way it was (``Undo:`` restores the selection
+    of the previous undo state, not the current one)."""
+    selected = tuple(t for t in tracks if t.selected and t.is_wave)
+    before = _label_multiset(pipe)
+    pipe.do("AddLabel")
+    after = _label_multiset(pipe)
+    new = after - before
+    if sum(new.values()) != 1:
+        if new:
+            pipe.do("Undo")
+        return None
+    pipe.do("Undo")
+    ((_, start, end, _),) = new.keys()
+    result = Selection(start_s=start, end_s=end, tracks=selected)
+    _restore_selection(pipe, result, all_selected=tuple(t for t in tracks if t.selected))
+    return result
+
+
+def _restore_selection(
+    pipe: AudacityPipe, selection: Selection, *, all_selected: tuple[TrackInfo, ...] | None = None
+) -> None:
+    chosen = all_selected if all_selected is not None else selection.tracks
+    with contextlib.suppress(AudacityError):
+        if chosen:
+            for n, t in enumerate(chosen):
+                pipe.do(
+                    "SelectTracks", Track=t.index, TrackCount=1, Mode="Set" if n == 0 else "Add"
+                )
+        else:
+            pipe.do("SelectNone")
+        pipe.do("SelectTime", Start=selection.start_s, End=selection.end_s)
+
+
+@contextlib.contextmanager
+def _float_wav_exports(pipe: AudacityPipe) -> Iterator[None]:
+    """Make WAV exports 32-bit float for the duration, then restore the user's choice."""
+    old = pipe.send(f'GetPreference: Name="{_WAV_FORMAT_PREF}"')
+    pipe.do("SetPreference", Name=_WAV_FORMAT_PREF, Value=_WAV_FLOAT)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AudacityError):
+            restore = old.text.strip() if old.ok and old.text.strip() else "0"
+            pipe.do("SetPreference", Name=_WAV_FORMAT_PREF, Value=restore)
+
+
+def _export_selection(
+    pipe: AudacityPipe,
+    selection: Selection,
+    scratch: Path,
+    on_progress: ProgressCallback | None,
+) -> tuple[list[np.ndarray], int]:
+    """Each selected track's part of the selection, alone, as float32 (channels, samples)."""
+    import soundfile as sf
+
+    audio: list[np.ndarray] = []
+    rates: set[int] = set()
+    count = len(selection.tracks)
+    with _float_wav_exports(pipe):
+        for n, track in enumerate(selection.tracks):
+            if on_progress:
+                on_progress(ApplyProgress("reading", track.name, n, count))
+            path = scratch / f"in-{track.index}.wav"
+            pipe.do(
+                "Select",
+                Start=selection.start_s,
+                End=selection.end_s,
+                Track=track.index,
+                TrackCount=1,
+                Mode="Set",
+            )
+            pipe.do("Export2", Filename=str(path), NumChannels=max(1, track.channels))
+            if not path.is_file():
+                raise AudacityCommandError(
+                    f"Audacity reported exporting track {track.name!r} but wrote no file"
+                )
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            if data.shape[0] == 0:
+                raise SelectionError(
+                    f"the selection holds no samples of track {track.name!r}: select a longer "
+                    "range, then run again"
+                )
+            audio.append(np.ascontiguousarray(data.T))
+            rates.add(int(rate))
+    if len(rates) != 1:
+        raise AudacityCommandError(f"Audacity exported at several rates ({sorted(rates)})")
+    return audio, rates.pop()
+
+
+# --- running the model -----------------------------------------------------------------
+
+
+def _run_all(
+    model: Model,
+    inputs: list[np.ndarray],
+    names: list[str],
+    rate: int,
+    stems: Sequence[str] | None,
+    per_channel: bool,
+    device: str,
+    threads: int | None,
+    on_progress: ProgressCallback | None,
+    cancel: Any,
+) -> list[Any]:
+    """Run the model on every track before anything is imported (all or nothing)."""
+    try:
+        from deepfx.engine import process
+    except ImportError:  # TEMPORARY until deepfx.engine is merged: remove with _process_whole
+        process = _process_whole
+
+    results = []
+    for n, audio in enumerate(inputs):
+
+        def relay(event: Any, _n: int = n) -> None:
+            if on_progress:
+                on_progress(
+                    ApplyProgress(
+                        "running",
+                        names[_n],
+                        _n,
+                        len(inputs),
+                        float(getattr(event, "done", 0) or 0),
+                        float(getattr(event, "total", 0) or 0),
+                    )
+                )
+
+        _check_cancel(cancel)
+        if on_progress:
+            on_progress(ApplyProgress("running", names[n], n, len(inputs)))
+        results.append(
+            process(
+                model,
+                audio,
+                rate,
+                stems=list(stems) if stems is not None else None,
+                per_channel=per_channel,
+                device=device,
+                threads=threads,
+                on_progress=relay,
+                cancel=cancel,
+            )
+        )
+    return results
+
+
+# --- adding the results ----------------------------------------------------------------
+
+
+def _track_name(text: str) -> str:
+    """Audacity commands cannot carry ``"``; newlines would end the command."""
+    return " ".join(text.replace('"', "'").split())
+
+
+def _add_results(
+    pipe: AudacityPipe,
+    model: Model,
+    tracks: list[TrackInfo],
+    selection: Selection,
+    results: list[Any],
+    rate: int,
+    start_s: float,
+    scratch: Path,
+    on_progress: ProgressCallback | None,
+    cancel: Any,
+) -> list[AddedTrack]:
+    """Import everything; on any failure remove what was added, then re-raise."""
+    base = len(tracks)
+    added: list[AddedTrack] = []
+    try:
+        if model.card.is_effect:
+            _add_effect_tracks(
+                pipe, selection, results, rate, start_s, scratch, added, base, on_progress, cancel
+            )
+        else:
+            _check_cancel(cancel)
+            _add_label_track(pipe, model, results, start_s, added, base)
+    except BaseException:
+        _remove_added(pipe, base)
+        raise
+    _push_history(pipe)
+    return added
+
+
+def _push_history(pipe: AudacityPipe) -> None:
+    """Make Audacity record the current state as an undo step.
+
+    Scripted ``SetTrack:``, ``SetClip:`` and ``SetLabel:`` change the project without an
+    undo step, so the next ``Undo:`` (the selection measurement of a later run, or the
+    user's Ctrl+Z then Ctrl+Y) would silently revert our names, positions and label
+    texts. Adding and removing an empty label track records two steps that, together,
+    change nothing but capture everything before them.
+    """
+    pipe.do("NewLabelTrack")
+    now = _tracks(pipe)
+    last = now[-1]
+    if last.kind != "label":
+        raise AudacityCommandError("NewLabelTrack did not add a label track at the end")
+    pipe.do("SelectTracks", Track=last.index, TrackCount=1, Mode="Set")
+    pipe.do("RemoveTracks")
+
+
+def _check_cancel(cancel: Any) -> None:
+    """Honour a ``deepfx.engine.CancelToken`` between steps (anything with ``cancelled``)."""
+    if cancel is not None and getattr(cancel, "cancelled", False):
+        raise Cancelled("cancelled; the Audacity project was left as it was")
+
+
+def _remove_added(pipe: AudacityPipe, base: int) -> None:
+    with contextlib.suppress(DeepfxError):
+        now = len(_tracks(pipe))
+        if now > base:
+            pipe.do("SelectTracks", Track=base, TrackCount=now - base, Mode="Set")
+            pipe.do("RemoveTracks")
+
+
+def _add_effect_tracks(
+    pipe: AudacityPipe,
+    selection: Selection,
+    results: list[Any],
+    rate: int,
+    start_s: float,
+    scratch: Path,
+    added: list[AddedTrack],
+    base: int,
+    on_progress: ProgressCallback | None,
+    cancel: Any,
+) -> None:
+    import soundfile as sf
+
+    count = len(selection.tracks)
+    for n, (track, result) in enumerate(zip(selection.tracks, results, strict=True)):
+        if on_progress:
+            on_progress(ApplyProgress("adding", track.name, n, count))
+        _check_cancel(cancel)
+        for k, (label, audio) in enumerate(result.tracks.items()):
+            audio = np.asarray(audio, dtype=np.float32)
+            path = scratch / f"out-{track.index}-{k}.wav"
+            sf.write(str(path), audio.T, rate, subtype="FLOAT")
+            pipe.do("Import2", Filename=str(path))
+            index = base + len(added)
+            now = _tracks(pipe)
+            if len(now) != index + 1 or not now[index].is_wave:
+                raise AudacityCommandError(
+                    f"importing the {label!r} result of track {track.name!r} did not add one "
+                    "audio track"
+                )
+            # SetClip and SetTrack act on the selected tracks: Import2 selected only the
+            # new one, which starts at 0.
+            pipe.do("SelectTracks", Track=index, TrackCount=1, Mode="Set")
+            length_s = audio.shape[1] / rate
+            pipe.do("SetClip", At=length_s / 2, Start=start_s)
+            name = _track_name(f"{track.name} - {label}")
+            pipe.do("SetTrack", Name=name)
+            added.append(
+                AddedTrack(
+                    name=name,
+                    kind="wave",
+                    source=track.name,
+                    label=str(label),
+                    start_s=start_s,
+                    samples=int(audio.shape[1]),
+                    channels=int(audio.shape[0]),
+                )
+            )
+
+
+def _add_label_track(
+    pipe: AudacityPipe,
+    model: Model,
+    results: list[Any],
+    start_s: float,
+    added: list[AddedTrack],
+    base: int,
+) -> None:
+    """One label track for the model, labels from every selected track merged in time.
+
+    ``AddLabel:`` inserts a label before the first one starting at or after it, and
+    ``SetLabel:`` counts labels over the whole project, track by track; adding labels
+    latest first therefore puts each new one at index ``labels_before`` exactly.
+    """
+    labels: list[Label] = sorted(
+        {lab for result in results for lab in result.labels},
+        key=lambda lab: (lab.start_s, lab.end_s, lab.text),
+    )
+    labels_before = sum(_label_multiset(pipe).values())
+    pipe.do("NewLabelTrack")
+    now = _tracks(pipe)
+    if len(now) != base + 1 or now[base].kind != "label":
+        raise AudacityCommandError("NewLabelTrack did not add one label track")
+    name = _track_name(f"{model.name} - labels")
+    pipe.do("SelectTracks", Track=base, TrackCount=1, Mode="Set")
+    pipe.do("SetTrack", Name=name)
+    for lab in reversed(labels):
+        pipe.do("SelectTime", Start=start_s + lab.start_s, End=start_s + lab.end_s)
+        pipe.do("AddLabel")
+        pipe.do("SetLabel", Label=labels_before, Text=_track_name(lab.text) or "?")
+    got = _label_multiset(pipe)
+    ours = sum(c for (t, _, _, _), c in got.items() if t == base)
+    if ours != len(labels):
+        raise AudacityCommandError(f"the label track holds {ours} labels instead of {len(labels)}")
+    added.append(
+        AddedTrack(
+            name=name,
+            kind="label",
+            source=model.name,
+            label="labels",
+            start_s=start_s,
+            labels=len(labels),
+        )
+    )
+
+
+# --- TEMPORARY: until deepfx.engine lands on main ----------------------------------------
+
+
+@dataclass
+class _WholeEffect:
+    tracks: dict[str, np.ndarray]
+    sample_rate: int
+
+
+@dataclass
+class _WholeLabels:
+    labels: list[Label]
+
+
+def _process_whole(
+    model: Model,
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    stems: list[str] | None = None,
+    per_channel: bool = False,
+    **_: Any,
+) -> Any:
+    """The whole selection in one forward call (no chunking); replaced by the engine."""
+    import soxr
+
+    from deepfx.labels import Label
+
+    card = model.card
+
+    def to_model(x: np.ndarray) -> np.ndarray:
+        if sample_rate == card.sample_rate:
+            return x
+        return np.ascontiguousarray(soxr.resample(x.T, sample_rate, card.sample_rate).T)
+
+    def from_model(y: np.ndarray, n: int) -> np.ndarray:
+        if sample_rate != card.sample_rate:
+            y = np.ascontiguousarray(soxr.resample(y.T, card.sample_rate, sample_rate).T)
+        out = np.zeros((y.shape[0], n), dtype=np.float32)
+        m = min(n, y.shape[1])
+        out[:, :m] = y[:, :m]
+        return out
+
+    n = audio.shape[1]
+    groups = [audio[c : c + 1] for c in range(audio.shape[0])] if per_channel else [audio]
+    if card.is_effect:
+        outs = []
+        for g in groups:
+            x = g if card.multichannel else g.mean(axis=0, keepdims=True)
+            outs.append(from_model(model.forward(to_model(x).astype(np.float32)), n))
+        keep = stems if stems is not None else list(card.labels)
+        return _WholeEffect(
+            tracks={
+                lab: np.concatenate([o[i : i + 1] for o in outs], axis=0)
+                for i, lab in enumerate(card.labels)
+                if lab in keep
+            },
+            sample_rate=sample_rate,
+        )
+    x = audio if card.multichannel else audio.mean(axis=0, keepdims=True)
+    idx, ts = model.forward(to_model(x).astype(np.float32))
+    return _WholeLabels(
+        labels=sorted(
+            Label(float(a), float(b), card.labels[int(i)])
+            for i, (a, b) in zip(idx, ts, strict=True)
+        )
+    )

@@ -1,0 +1,109 @@
+"""Find the weight files that ship inside installed PyPI packages, and save built folders.
+
+The built-in models are made from networks carried by other packages (silero-vad,
+basic-pitch, ...). Those packages declare heavy dependencies (torchaudio, TensorFlow) that
+deepfx does not use, so they are installed with ``--no-deps`` and are **never imported**
+here: importing them would pull what was left out. Their files are located through the
+import system's metadata instead (``importlib.util.find_spec`` on the top-level package
+reads no code from it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+from deepfx._fs import temp_dir_beside
+from deepfx.card import ModelCard
+from deepfx.errors import ModelLoadError
+
+__all__ = ["exported_with", "package_file", "pip_command", "write_model_folder"]
+
+
+def pip_command(requirement: str) -> str:
+    """The exact command that installs a weight-carrying package without its dependencies."""
+    return f"pip install --no-deps {requirement}"
+
+
+def package_file(package: str, relative: str, *, requirement: str) -> Path:
+    """Path of ``relative`` inside the installed top-level ``package``, without importing it.
+
+    Parameters
+    ----------
+    package
+        Import name of the top-level package (``"silero_vad"``).
+    relative
+        Path of the file inside the package (``"data/silero_vad.jit"``).
+    requirement
+        The pip requirement that provides it (``"silero-vad==6.2.3"``); named in the error.
+
+    Raises
+    ------
+    ModelLoadError
+        When the package or the file is missing; the message gives the install command.
+    """
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
+        candidate = Path(root) / relative
+        if candidate.is_file():
+            return candidate
+    where = Path(roots[0]) / relative if roots else Path(package) / relative
+    what = "is not installed" if not roots else f"is installed but has no {relative}"
+    raise ModelLoadError(
+        where,
+        f"the package {package} {what}; the built-in model is made from the weights it "
+        f"ships: install it with `{pip_command(requirement)}`",
+    )
+
+
+def exported_with(*extra: str) -> dict[str, str]:
+    """Versions recorded in a built card: torch, Python, and the named distributions."""
+    from importlib import metadata
+
+    import torch
+
+    versions = {"torch": torch.__version__.split("+")[0], "python": platform.python_version()}
+    for dist in extra:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_model_folder(
+    dest: Path, card: ModelCard, network_file: str, save: Callable[[Path], None]
+) -> None:
+    """Write ``dest`` as a complete model folder, atomically.
+
+    ``save(path)`` writes the network to ``path``; the card goes to ``metadata.json``.
+    Everything is written into a temporary folder beside ``dest`` which then replaces it
+    in one rename, so an interrupted build never leaves a half-made model behind.
+    An existing ``dest`` is replaced.
+    """
+    import os
+    import shutil
+
+    dest = Path(dest)
+    with temp_dir_beside(dest, prefix=".build-") as tmp:
+        folder = tmp / "model"
+        folder.mkdir()
+        save(folder / network_file)
+        card.write(folder / "metadata.json")
+        if dest.exists():
+            old = tmp / "old"
+            os.replace(dest, old)
+            try:
+                os.replace(folder, dest)
+            except OSError:
+                os.replace(old, dest)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(folder, dest)

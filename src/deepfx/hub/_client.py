@@ -1,0 +1,152 @@
+"""The one place deepfx talks to the hub: endpoint, token, timeouts, error mapping.
+
+huggingface_hub reads ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` once, when it is imported.
+deepfx reads them on every call instead, so a process that changes them (the tests, an
+app switching mirrors) is honoured. Every hub error becomes a :mod:`deepfx.errors` class
+whose message names the endpoint and the next step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from deepfx.errors import DiskFullError, HubError, ModelNotFoundError, NetworkError
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "api",
+    "endpoint",
+    "hf_cache_dir",
+    "hub_errors",
+    "is_offline",
+    "timeout_s",
+]
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def endpoint() -> str:
+    """The hub's base URL: ``HF_ENDPOINT`` if set, else huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def is_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` (or ``DEEPFX_OFFLINE``) asks for no network at all."""
+    return any(
+        os.environ.get(var, "").strip().lower() in _TRUE
+        for var in ("HF_HUB_OFFLINE", "DEEPFX_OFFLINE")
+    )
+
+
+def hf_cache_dir() -> str:
+    """huggingface_hub's cache folder, read from the environment now (``HF_HUB_CACHE``,
+    else ``HF_HOME``/hub), not at import time as huggingface_hub does."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def timeout_s() -> float:
+    """Seconds to wait for the hub to answer a metadata request (``DEEPFX_HUB_TIMEOUT``)."""
+    try:
+        return float(os.environ.get("DEEPFX_HUB_TIMEOUT", "15"))
+    except ValueError:
+        return 15.0
+
+
+def api() -> HfApi:
+    """An :class:`huggingface_hub.HfApi` for the current endpoint; the token comes from the
+    standard HF settings (``HF_TOKEN`` or ``hf auth login``)."""
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint())
+
+
+def check_online() -> None:
+    """Raise :class:`NetworkError` when offline mode is on, before any request is tried."""
+    if is_offline():
+        raise NetworkError(
+            f"offline mode is on (HF_HUB_OFFLINE); cannot reach {endpoint()}. "
+            "Installed models still work; unset HF_HUB_OFFLINE to reach the hub"
+        )
+
+
+@contextlib.contextmanager
+def hub_errors(
+    what: str, *, repo_id: str | None = None, revision: str | None = None
+) -> Iterator[None]:
+    """Map huggingface_hub / httpx / OS errors raised inside the block to deepfx errors.
+
+    ``what`` says what was being done ("reading the model list"), for the message.
+    """
+    import httpx2
+    from huggingface_hub import errors as hf
+
+    where = endpoint()
+    repo = f" {repo_id!r}" if repo_id else ""
+    try:
+        yield
+    except HubError:
+        raise
+    except hf.RevisionNotFoundError:
+        raise ModelNotFoundError(
+            f"revision {revision!r} not found in repo{repo} on {where}; "
+            "check the branch, tag or commit name"
+        ) from None
+    except hf.RemoteEntryNotFoundError as exc:
+        raise ModelNotFoundError(
+            f"a file is missing from repo{repo} on {where} while {what}: {_first_line(exc)}"
+        ) from None
+    except hf.RepositoryNotFoundError:
+        raise ModelNotFoundError(
+            f"no model repo{repo} on {where}; check the name (it looks like `user/model`), "
+            "or log in with `hf auth login` if it is private"
+        ) from None
+    except hf.OfflineModeIsEnabled:
+        raise NetworkError(
+            f"offline mode is on (HF_HUB_OFFLINE); cannot reach {where} while {what}"
+        ) from None
+    except hf.HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        raise NetworkError(
+            f"the hub at {where} answered HTTP {status} while {what}{repo}: "
+            f"{_first_line(exc)}; try again later"
+        ) from None
+    except httpx2.TimeoutException:
+        raise NetworkError(
+            f"the hub at {where} did not answer in time while {what}{repo}; "
+            "check your connection (DEEPFX_HUB_TIMEOUT sets the wait) and try again"
+        ) from None
+    except (httpx2.TransportError, ConnectionError) as exc:
+        raise NetworkError(
+            f"cannot reach the hub at {where} while {what}{repo} ({type(exc).__name__}: "
+            f"{_first_line(exc)}); check your connection or HF_ENDPOINT and try again"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(
+                f"the disk is full while {what}{repo}; free some space and try again "
+                "(nothing was installed)"
+            ) from None
+        if "Consistency check failed" in str(exc):
+            raise NetworkError(
+                f"a download from {where} was cut short while {what}{repo}; "
+                "nothing was installed, try again"
+            ) from None
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    return next((s.strip() for s in str(exc).splitlines() if s.strip()), type(exc).__name__)

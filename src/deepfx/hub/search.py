@@ -1,0 +1,353 @@
+"""Finding models on the hub: curated lists and the ``audacity`` tag, cached with a TTL.
+
+The listing is built from two sources and cached in ``<store root>/cache/hub-models.json``:
+
+* curated lists: JSON arrays of repo ids stored in a hub repo (default the original
+  project's ``hugggof/audacity-models`` file ``models.json`` and deepfx's own
+  ``deepfx/curated-models`` file ``models.json``; set ``DEEPFX_CURATED_LISTS`` to
+  ``repo:file,repo:file`` to change them, or to an empty string to use none);
+* a search of the hub by the ``audacity`` tag (``HfApi.list_models(filter="audacity")``).
+
+Each candidate's ``metadata.json`` is fetched once to learn its type, domains and labels.
+Filters (type, domain, text) apply to the cached listing, so they work offline too. When
+the hub cannot be reached the cached listing is returned with a note saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from deepfx._fs import atomic_write_text
+from deepfx.card import CARD_FILENAME, CardWarning, load_card
+from deepfx.errors import CardError, HubError, NetworkError
+from deepfx.hub._client import api, check_online, endpoint, hf_cache_dir, hub_errors, timeout_s
+
+__all__ = [
+    "DEFAULT_CURATED_LISTS",
+    "HubModel",
+    "SearchResult",
+    "builtin_models",
+    "curated_lists",
+    "listing",
+    "remote_card",
+    "search",
+]
+
+SEARCH_TAG = "audacity"
+DEFAULT_CURATED_LISTS: tuple[tuple[str, str], ...] = (
+    ("hugggof/audacity-models", "models.json"),
+    ("deepfx/curated-models", "models.json"),
+)
+DEFAULT_TTL_S = 3600.0
+
+
+@dataclass
+class HubModel:
+    """A model found on the hub (its card fetched, not installed)."""
+
+    repo_id: str
+    sources: list[str]
+    commit: str | None = None
+    effect_type: str | None = None
+    domain_tags: list[str] = field(default_factory=list)
+    short_description: str = ""
+    long_description: str = ""
+    tags: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    sample_rate: int | None = None
+    problem: str | None = None  # why its card could not be read, if it could not
+
+    @property
+    def kind(self) -> str:
+        if self.effect_type is None:
+            return "?"
+        return "analyzer" if self.effect_type == "waveform-to-labels" else "effect"
+
+    def matches(self, *, text: str | None, kind: str | None, domain: str | None) -> bool:
+        if kind is not None and self.kind != kind:
+            return False
+        if domain is not None and domain.lower() not in self.domain_tags:
+            return False
+        if text:
+            hay = " ".join(
+                [
+                    self.repo_id,
+                    self.short_description,
+                    self.long_description,
+                    *self.tags,
+                    *self.labels,
+                ]
+            ).lower()
+            return all(word in hay for word in text.lower().split())
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "type": self.kind}
+
+
+@dataclass
+class SearchResult:
+    """Models found, and where the listing came from."""
+
+    models: list[HubModel]
+    fetched_at: str
+    from_cache: bool
+    note: str | None = None
+
+
+def curated_lists() -> list[tuple[str, str]]:
+    """The curated lists to read, as ``(repo_id, file)`` pairs (``DEEPFX_CURATED_LISTS``)."""
+    env = os.environ.get("DEEPFX_CURATED_LISTS")
+    if env is None:
+        return list(DEFAULT_CURATED_LISTS)
+    out = []
+    for item in env.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        repo, _, file = item.partition(":")
+        out.append((repo.strip(), file.strip() or "models.json"))
+    return out
+
+
+def search(
+    text: str | None = None,
+    *,
+    kind: str | None = None,
+    domain: str | None = None,
+    refresh: bool = False,
+    builtins: bool = True,
+    cache_dir: Path | None = None,
+) -> SearchResult:
+    """Models matching ``text`` (all words, in name, descriptions, tags, labels),
+    ``kind`` (``"effect"``/``"analyzer"``) and ``domain`` (music, speech, ...).
+
+    Hub models come from :func:`listing` (cached for ``DEEPFX_HUB_TTL`` seconds, default
+    3600; ``refresh`` forces a new one; offline, the cached listing with a note). With
+    ``builtins`` the built-in models (no network needed) come first; when the hub is
+    unreachable and nothing is cached they are still returned, with a note.
+    """
+    local = builtin_models() if builtins else []
+    try:
+        result = listing(refresh=refresh, cache_dir=cache_dir)
+    except NetworkError as exc:
+        if not local:
+            raise
+        result = SearchResult([], "", from_cache=False, note=f"{exc}; showing built-ins only")
+    result.models = [
+        m for m in [*local, *result.models] if m.matches(text=text, kind=kind, domain=domain)
+    ]
+    return result
+
+
+def builtin_models() -> list[HubModel]:
+    """The built-in models as search results (empty when deepfx.builtins is unavailable)."""
+    try:
+        from deepfx.builtins import catalog
+
+        specs = catalog()
+    except ImportError:
+        return []
+    out = []
+    for spec in specs:
+        card = spec.card
+        out.append(
+            HubModel(
+                repo_id=spec.name,
+                sources=["builtin"],
+                effect_type=card.effect_type,
+                domain_tags=list(card.domain_tags),
+                short_description=card.short_description,
+                long_description=card.long_description,
+                tags=list(card.tags),
+                labels=list(card.labels),
+                sample_rate=card.sample_rate,
+            )
+        )
+    return out
+
+
+def listing(*, refresh: bool = False, cache_dir: Path | None = None) -> SearchResult:
+    """Every model of the curated lists and the tag search, from the cache when fresh."""
+    cache = _cache_path(cache_dir)
+    cached = _read_cache(cache)
+    if cached is not None and not refresh and time.time() - cached[0] < _ttl():
+        return SearchResult(cached[1], cached[2], from_cache=True)
+    try:
+        models, notes = _fetch_listing()
+    except NetworkError as exc:
+        if cached is None:
+            raise
+        return SearchResult(
+            cached[1],
+            cached[2],
+            from_cache=True,
+            note=f"the hub is unreachable ({exc}); showing the list cached at {cached[2]}",
+        )
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    payload = {
+        "fetched_at": stamp,
+        "time": time.time(),
+        "endpoint": endpoint(),
+        "models": [asdict(m) for m in models],
+    }
+    try:
+        atomic_write_text(cache, json.dumps(payload, indent=1) + "\n")
+    except OSError:
+        pass  # a read-only cache folder must not stop a search
+    return SearchResult(models, stamp, from_cache=False, note="; ".join(notes) or None)
+
+
+def remote_card(repo_id: str, *, revision: str | None = None) -> HubModel:
+    """Fetch and read (leniently) one repo's ``metadata.json`` into a :class:`HubModel`."""
+    from huggingface_hub import hf_hub_download
+
+    check_online()
+    model = HubModel(repo_id=repo_id, sources=[])
+    with hub_errors("reading a model card", repo_id=repo_id, revision=revision):
+        try:
+            path = hf_hub_download(
+                repo_id,
+                CARD_FILENAME,
+                revision=revision,
+                endpoint=endpoint(),
+                etag_timeout=timeout_s(),
+                cache_dir=hf_cache_dir(),
+            )
+        except Exception as exc:  # noqa: BLE001 - sorted out below
+            from huggingface_hub import errors as hf
+
+            if isinstance(exc, hf.RemoteEntryNotFoundError):
+                model.problem = f"no {CARD_FILENAME}"
+                return model
+            raise
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CardWarning)
+            card = load_card(Path(str(path)), strict=False)
+    except CardError as exc:
+        model.problem = str(exc).split(": ", 1)[-1].replace("\n", " ")
+        return model
+    model.effect_type = card.effect_type
+    model.domain_tags = list(card.domain_tags)
+    model.short_description = card.short_description
+    model.long_description = card.long_description
+    model.tags = list(card.tags)
+    model.labels = list(card.labels)
+    model.sample_rate = card.sample_rate
+    return model
+
+
+# --- internals --------------------------------------------------------------------------
+
+
+def _ttl() -> float:
+    try:
+        return float(os.environ.get("DEEPFX_HUB_TTL", DEFAULT_TTL_S))
+    except ValueError:
+        return DEFAULT_TTL_S
+
+
+def _cache_path(cache_dir: Path | None) -> Path:
+    if cache_dir is None:
+        from deepfx.store import default_root
+
+        cache_dir = default_root() / "cache"
+    return Path(cache_dir) / "hub-models.json"
+
+
+def _read_cache(path: Path) -> tuple[float, list[HubModel], str] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("endpoint") != endpoint():
+            return None
+        models = [HubModel(**m) for m in data["models"]]
+        return float(data["time"]), models, str(data["fetched_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _probe() -> None:
+    """One quick request without retries, so an unreachable hub is known in one timeout.
+
+    (``list_models`` retries a refused connection for about 20 s, and ``hf_hub_download``
+    silently falls back to its cache: neither tells "offline" quickly.)
+    """
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    with hub_errors("checking the hub is reachable"):
+        resp = get_session().get(
+            f"{endpoint()}/api/models",
+            params={"filter": SEARCH_TAG, "limit": 1},
+            headers=build_hf_headers(),
+            timeout=timeout_s(),
+        )
+        hf_raise_for_status(resp)
+
+
+def _fetch_listing() -> tuple[list[HubModel], list[str]]:
+    """Read the curated lists and the tag search, then each candidate's card."""
+    from huggingface_hub import errors as hf
+    from huggingface_hub import hf_hub_download
+
+    check_online()
+    _probe()
+    found: dict[str, list[str]] = {}
+    commits: dict[str, str | None] = {}
+    notes: list[str] = []
+    for repo, file in curated_lists():
+        try:
+            with hub_errors("reading a curated model list", repo_id=repo):
+                try:
+                    path = hf_hub_download(
+                        repo,
+                        file,
+                        endpoint=endpoint(),
+                        etag_timeout=timeout_s(),
+                        cache_dir=hf_cache_dir(),
+                    )
+                except (hf.RepositoryNotFoundError, hf.RemoteEntryNotFoundError):
+                    notes.append(f"curated list {repo}:{file} not found on {endpoint()}")
+                    continue
+        except NetworkError:
+            raise
+        try:
+            ids = json.loads(Path(str(path)).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            notes.append(f"curated list {repo}:{file} is not valid JSON; skipped")
+            continue
+        if not isinstance(ids, list):
+            notes.append(f"curated list {repo}:{file} is not a JSON array; skipped")
+            continue
+        for rid in ids:
+            if isinstance(rid, str) and "/" in rid:
+                found.setdefault(rid.strip(), []).append(f"curated:{repo}")
+    with hub_errors(f"searching models tagged {SEARCH_TAG!r}"):
+        for info in api().list_models(filter=SEARCH_TAG, full=True):
+            found.setdefault(info.id, []).append("tag")
+            commits[info.id] = info.sha
+    from concurrent.futures import ThreadPoolExecutor
+
+    def card_of(rid: str) -> HubModel:
+        try:
+            return remote_card(rid)
+        except NetworkError:
+            raise
+        except HubError as exc:
+            return HubModel(repo_id=rid, sources=[], problem=str(exc))
+
+    ids = sorted(found, key=str.lower)
+    # cards are small: fetch a few at once so a long list does not take N round trips
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(ids)))) as pool:
+        models = list(pool.map(card_of, ids))
+    for model in models:
+        model.sources = found[model.repo_id]
+        model.commit = commits.get(model.repo_id)
+    return models, notes

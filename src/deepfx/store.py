@@ -1,0 +1,754 @@
+"""The store: installed models on disk, verified, atomic, updatable.
+
+Layout (``<root>`` is ``DEEPFX_HOME``, else the platform's user data folder)::
+
+    <root>/models/<org>/<name>/
+        active.json              {"revision": "<folder>"}  written atomically
+        <folder>/                one complete model folder per installed revision
+            metadata.json, model.pt, README.md, ...
+            .deepfx-manifest.json  name, source, repo id, commit, files + hashes, ...
+    <root>/locks/                one file lock per model (concurrent installs)
+    <root>/tmp/                  downloads in progress (same filesystem: renames are atomic)
+    <root>/cache/                hub listings (time-to-live)
+
+Hub models are named ``<org>/<name>`` as on the hub; local ones ``local/<name>``;
+built-ins ``builtin/<name>``. An install downloads (or copies, or builds) into
+``<root>/tmp``, verifies every file, validates the card and loads the network, and only
+then renames the folder into place and switches ``active.json``: a failure at any step
+leaves nothing behind, and the previous revision keeps working until the switch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from deepfx._fs import atomic_write_text
+from deepfx.card import CardWarning, ModelCard, load_card
+from deepfx.errors import (
+    AlreadyInstalledError,
+    DiskFullError,
+    HubError,
+    ModelNotFoundError,
+    NotInstalledError,
+    WrongModelTypeError,
+)
+
+__all__ = [
+    "InstallResult",
+    "InstalledModel",
+    "RemovePlan",
+    "Store",
+    "UpdateResult",
+    "default_root",
+    "find_installed",
+]
+
+MANIFEST_NAME = ".deepfx-manifest.json"
+ACTIVE_NAME = "active.json"
+Source = Literal["hub", "local", "builtin"]
+Kind = Literal["effect", "analyzer"]
+#: Called with a one-line description of each install step ("downloading model.pt").
+StepCallback = Callable[[str], None]
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def default_root() -> Path:
+    """Where models live: ``DEEPFX_HOME`` if set, else the user data folder (platformdirs)."""
+    env = os.environ.get("DEEPFX_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("deepfx", appauthor=False))
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    """One installed model as its manifest records it (no network needed to read it)."""
+
+    name: str
+    source: Source
+    folder: Path
+    commit: str
+    revision: str | None
+    pinned: bool
+    repo_id: str | None
+    size: int
+    installed_at: str
+    card: dict[str, Any]
+    files: list[dict[str, Any]] = field(default_factory=list)
+    card_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return "analyzer" if self.card.get("effect_type") == "waveform-to-labels" else "effect"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (``deepfx models list --json``)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "type": self.kind,
+            "repo_id": self.repo_id,
+            "commit": self.commit,
+            "revision": self.revision,
+            "pinned": self.pinned,
+            "size": self.size,
+            "installed_at": self.installed_at,
+            "folder": str(self.folder),
+            "card": self.card,
+            "files": self.files,
+            "card_warnings": self.card_warnings,
+        }
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    model: InstalledModel
+    replaced: str | None = None  # the commit that was active before, if any
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    name: str
+    old_commit: str
+    new_commit: str
+    changed: bool
+    note: str = ""
+
+
+@dataclass
+class RemovePlan:
+    """What :meth:`Store.remove` will delete; nothing happens until :meth:`execute`."""
+
+    name: str
+    folder: Path
+    paths: list[Path]
+    bytes_freed: int
+    _store_root: Path
+
+    def execute(self) -> int:
+        """Delete the model (rename aside first, so a half-deleted model is never listed).
+
+        Returns the number of bytes freed.
+        """
+        with Store(self._store_root)._lock(self.name):  # not while it is being installed
+            if not self.folder.exists():
+                raise NotInstalledError(self.name)
+            trash_root = self._store_root / "tmp"
+            trash_root.mkdir(parents=True, exist_ok=True)
+            trash = Path(tempfile.mkdtemp(prefix=".remove-", dir=trash_root))
+            os.replace(self.folder, trash / "model")
+            shutil.rmtree(trash, ignore_errors=True)
+            _prune_empty(self.folder.parent, stop=self._store_root / "models")
+            _prune_empty(trash_root, stop=self._store_root)
+        return self.bytes_freed
+
+
+class Store:
+    """Installed models under ``root`` (default :func:`default_root`).
+
+    All methods that only read (``installed``, ``info``, ``folder``) work offline.
+    """
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root).expanduser() if root is not None else default_root()
+
+    def __repr__(self) -> str:
+        return f"<Store {self.root}>"
+
+    # --- reading -----------------------------------------------------------------------
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def installed(self) -> list[InstalledModel]:
+        """Every installed model, sorted by name. Broken entries are skipped."""
+        out: list[InstalledModel] = []
+        if not self.models_dir.is_dir():
+            return out
+        for org in sorted(p for p in self.models_dir.iterdir() if p.is_dir()):
+            for model_dir in sorted(p for p in org.iterdir() if p.is_dir()):
+                entry = self._read_entry(model_dir)
+                if entry is not None:
+                    out.append(entry)
+        return out
+
+    def resolve_name(self, name: str) -> str:
+        """Full name for ``name``: a full ``org/name`` or a unique short name."""
+        name = name.strip()
+        if "/" in name:
+            return name
+        matches = [m.name for m in self.installed() if m.name.split("/", 1)[1] == name]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            err = NotInstalledError(name)
+            err.args = (f"{name!r} is ambiguous: {', '.join(matches)}; use the full name",)
+            raise err
+        raise NotInstalledError(name)
+
+    def info(self, name: str) -> InstalledModel:
+        """The installed model called ``name`` (full or unique short name)."""
+        full = self.resolve_name(name)
+        entry = self._read_entry(self._model_dir(full))
+        if entry is None:
+            raise NotInstalledError(name)
+        return entry
+
+    def folder(self, name: str) -> Path:
+        """The active model folder of ``name``; raises NotInstalledError."""
+        return self.info(name).folder
+
+    # --- installing --------------------------------------------------------------------
+
+    def install(
+        self,
+        spec: str | Path,
+        *,
+        revision: str | None = None,
+        kind: Kind | None = None,
+        name: str | None = None,
+        force: bool = False,
+        on_step: StepCallback | None = None,
+    ) -> InstallResult:
+        """Install a model from the hub, a local folder / .zip, or the built-ins.
+
+        Parameters
+        ----------
+        spec
+            ``user/model`` (optionally ``user/model@revision``), ``builtin/<x>``, or the
+            path of a model folder or .zip.
+        revision
+            Branch, tag or commit to install and pin (hub only); overrides ``@revision``.
+        kind
+            ``"effect"`` or ``"analyzer"`` when the caller needs one type: a model of the
+            other type is refused with :class:`WrongModelTypeError` before its network is
+            downloaded.
+        name
+            Name for a local model (default: the folder's name), installed as ``local/<name>``.
+        force
+            Reinstall even if the same commit is installed already.
+        on_step
+            Called with a short description of each step, for progress display.
+        """
+        from deepfx.hub.local import is_local_spec
+
+        text = str(spec)
+        if isinstance(spec, Path) or is_local_spec(text):
+            return self.add_local(Path(text), name=name, kind=kind, force=force, on_step=on_step)
+        if text.startswith("builtin/"):
+            return self._install_builtin(text, kind=kind, force=force, on_step=on_step)
+        repo_id, at_rev = _split_spec(text)
+        return self._install_hub(
+            repo_id,
+            revision=revision or at_rev,
+            pinned=_is_commit(revision or at_rev),
+            kind=kind,
+            force=force,
+            on_step=on_step,
+        )
+
+    def add_local(
+        self,
+        path: Path | str,
+        *,
+        name: str | None = None,
+        kind: Kind | None = None,
+        force: bool = False,
+        on_step: StepCallback | None = None,
+    ) -> InstallResult:
+        """Install a local model folder or .zip as ``local/<name>``; nothing is uploaded."""
+        from deepfx.hub.local import copy_local
+
+        path = Path(path).expanduser()
+        stem = name or (path.stem if path.suffix.lower() == ".zip" else path.resolve().name)
+        full = f"local/{_slug(stem)}"
+
+        def build(dest: Path) -> None:
+            _step(on_step, f"copying {path}")
+            copy_local(path, dest)
+
+        return self._install(
+            full,
+            source="local",
+            repo_id=None,
+            commit=None,
+            revision=None,
+            pinned=False,
+            build=build,
+            kind=kind,
+            force=force,
+            on_step=on_step,
+        )
+
+    def update(
+        self, name: str, *, revision: str | None = None, on_step: StepCallback | None = None
+    ) -> UpdateResult:
+        """Bring a hub model to the current commit of the revision it follows.
+
+        A model installed from a branch (``main`` by default) follows that branch; one
+        installed at a commit (``user/model@<sha>`` or ``--revision <sha>``) is pinned and
+        stays. ``revision`` switches what the model follows (a branch, tag or commit). The
+        old revision stays installed and usable until the new one is verified and in place.
+        """
+        from deepfx.hub.download import resolve_revision
+
+        current = self.info(name)
+        if current.source != "hub" or current.repo_id is None:
+            return UpdateResult(
+                current.name,
+                current.commit,
+                current.commit,
+                False,
+                f"{current.source} models are not updated from the hub",
+            )
+        if revision is None and current.pinned:
+            return UpdateResult(
+                current.name,
+                current.commit,
+                current.commit,
+                False,
+                f"pinned at commit {current.commit[:12]}; pass --revision main to follow main",
+            )
+        want = revision or current.revision or "main"
+        _step(on_step, f"asking the hub for the current commit of {current.repo_id}@{want}")
+        remote = resolve_revision(current.repo_id, revision=want)
+        if remote.commit == current.commit and want == current.revision:
+            return UpdateResult(current.name, current.commit, current.commit, False, "up to date")
+        self._install_hub(
+            current.repo_id,
+            revision=want,
+            pinned=_is_commit(want),
+            kind=None,
+            force=True,
+            on_step=on_step,
+            remote=remote,
+        )
+        changed = remote.commit != current.commit
+        note = "" if changed else f"now following {want}"
+        return UpdateResult(current.name, current.commit, remote.commit, changed, note)
+
+    def remove(self, name: str) -> RemovePlan:
+        """Plan the removal of ``name``: see what will be freed, then call ``.execute()``."""
+        entry = self.info(name)
+        model_dir = entry.folder.parent
+        paths = sorted(p for p in model_dir.rglob("*") if p.is_file())
+        size = sum(p.stat().st_size for p in paths)
+        return RemovePlan(entry.name, model_dir, paths, size, self.root)
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _model_dir(self, full: str) -> Path:
+        if not _NAME_RE.match(full):
+            raise NotInstalledError(full)
+        org, model = full.split("/", 1)
+        return self.models_dir / org / model
+
+    def _read_entry(self, model_dir: Path) -> InstalledModel | None:
+        try:
+            active = json.loads((model_dir / ACTIVE_NAME).read_text(encoding="utf-8"))
+            folder = model_dir / str(active["revision"])
+            man = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return InstalledModel(
+            name=man["name"],
+            source=man["source"],
+            folder=folder,
+            commit=man["commit"],
+            revision=man.get("revision"),
+            pinned=bool(man.get("pinned")),
+            repo_id=man.get("repo_id"),
+            size=int(man.get("size", 0)),
+            installed_at=man.get("installed_at", ""),
+            card=man.get("card", {}),
+            files=man.get("files", []),
+            card_warnings=man.get("card_warnings", []),
+        )
+
+    @contextlib.contextmanager
+    def _lock(self, full: str) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(locks / (full.replace("/", "--") + ".lock")))
+        try:
+            lock.acquire(timeout=float(os.environ.get("DEEPFX_LOCK_TIMEOUT", "600")))
+        except Timeout:
+            raise HubError(
+                f"another deepfx is installing {full} and did not finish in time; try again"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _install_hub(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None,
+        pinned: bool,
+        kind: Kind | None,
+        force: bool,
+        on_step: StepCallback | None,
+        remote: Any = None,
+    ) -> InstallResult:
+        from deepfx.hub.download import fetch_revision, resolve_revision
+
+        if not _NAME_RE.match(repo_id):
+            raise ModelNotFoundError(
+                f"{repo_id!r} is not a repo id (`user/model`), a built-in (`builtin/<x>`) "
+                "or an existing folder / .zip"
+            )
+        if remote is None:
+            _step(on_step, f"looking up {repo_id}" + (f"@{revision}" if revision else ""))
+            remote = resolve_revision(repo_id, revision=revision)
+
+        def build(dest: Path) -> list[dict[str, Any]]:
+            free = shutil.disk_usage(dest).free
+            if free < remote.size:
+                raise DiskFullError(
+                    f"{repo_id} needs {_human(remote.size)} but the disk holding {self.root} "
+                    f"has {_human(free)} free; free some space (or set DEEPFX_HOME to a bigger "
+                    "disk) and try again; nothing was installed"
+                )
+
+            sizes = {f.path: f.size for f in remote.files}
+
+            def on_file(path: str, i: int, n: int, done: int) -> None:
+                total = _human(sizes.get(path, 0))
+                _step(on_step, f"downloading {path} ({i + 1}/{n}): {_human(done)} of {total}")
+
+            records = fetch_revision(
+                remote,
+                dest,
+                first=lambda d: _check_card(d, kind=kind, name=repo_id),
+                on_file=on_file,
+            )
+            return [r.to_dict() for r in records]
+
+        return self._install(
+            repo_id,
+            source="hub",
+            repo_id=repo_id,
+            commit=remote.commit,
+            revision=revision or "main",
+            pinned=pinned,
+            build=build,
+            kind=kind,
+            force=force,
+            on_step=on_step,
+        )
+
+    def _install_builtin(
+        self, full: str, *, kind: Kind | None, force: bool, on_step: StepCallback | None
+    ) -> InstallResult:
+        spec = _builtin_spec(full)
+
+        def build(dest: Path) -> None:
+            _step(on_step, f"building {full} from packaged weights")
+            spec.build(dest)
+
+        _check_kind(spec.card, kind=kind, name=full)
+        return self._install(
+            full,
+            source="builtin",
+            repo_id=None,
+            commit=None,
+            revision=None,
+            pinned=False,
+            build=build,
+            kind=kind,
+            force=force,
+            on_step=on_step,
+        )
+
+    def _install(
+        self,
+        full: str,
+        *,
+        source: Source,
+        repo_id: str | None,
+        commit: str | None,
+        revision: str | None,
+        pinned: bool,
+        build: Callable[[Path], Any],
+        kind: Kind | None,
+        force: bool,
+        on_step: StepCallback | None,
+    ) -> InstallResult:
+        model_dir = self._model_dir(full)
+        tmp_root = self.root / "tmp"
+        try:
+            tmp_root.mkdir(parents=True, exist_ok=True)
+            _clean_stale(tmp_root)
+            with self._lock(full):
+                previous = self._read_entry(model_dir)
+                if (
+                    previous is not None
+                    and not force
+                    and (commit is None or previous.commit == commit)
+                ):
+                    raise AlreadyInstalledError(
+                        f"{full} is already installed (revision {previous.commit[:12]}); "
+                        f"use `deepfx models update {full}` or `--force` to reinstall"
+                    )
+                work = Path(tempfile.mkdtemp(prefix=".install-", dir=tmp_root))
+                try:
+                    staged = work / "model"
+                    staged.mkdir()
+                    built = build(staged)
+                    _step(on_step, "checking the model card and loading the network")
+                    card, card_warnings = _check_card(staged, kind=kind, name=full)
+                    _check_loads(staged, card, full)
+                    files = built if isinstance(built, list) else _hash_folder(staged)
+                    if commit is None:
+                        commit = _content_id(files)
+                    if previous is not None and previous.commit == commit and not force:
+                        raise AlreadyInstalledError(
+                            f"{full} is already installed with identical files; "
+                            "use `--force` to reinstall"
+                        )
+                    folder_name = commit if source == "hub" else f"{source}-{commit[:16]}"
+                    manifest = {
+                        "name": full,
+                        "source": source,
+                        "repo_id": repo_id,
+                        "revision": revision,
+                        "pinned": pinned,
+                        "commit": commit,
+                        "endpoint": _endpoint() if source == "hub" else None,
+                        "files": files,
+                        "size": sum(int(f["size"]) for f in files),
+                        "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "card": _card_summary(card),
+                        "card_warnings": card_warnings,
+                    }
+                    atomic_write_text(staged / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+                    _step(on_step, f"moving {full} into place")
+                    created = not model_dir.exists()
+                    model_dir.mkdir(parents=True, exist_ok=True)
+                    try:
+                        target = model_dir / folder_name
+                        if target.exists():  # same revision reinstalled with --force
+                            aside = work / "old"
+                            os.replace(target, aside)
+                        os.replace(staged, target)
+                        atomic_write_text(
+                            model_dir / ACTIVE_NAME, json.dumps({"revision": folder_name}) + "\n"
+                        )
+                    except BaseException:
+                        if created:
+                            shutil.rmtree(model_dir, ignore_errors=True)
+                            _prune_empty(model_dir.parent, stop=self.models_dir)
+                        raise
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+                _drop_old_revisions(model_dir, keep=folder_name)
+                entry = self._read_entry(model_dir)
+                assert entry is not None  # just written
+                return InstallResult(entry, previous.commit if previous else None)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFullError(
+                    f"the disk holding {self.root} is full; free some space (or set "
+                    "DEEPFX_HOME to a bigger disk) and try again; nothing was installed"
+                ) from None
+            raise
+        finally:
+            _prune_empty(tmp_root, stop=self.root)
+
+
+def find_installed(name: str) -> Path:
+    """The folder of the installed model ``name`` (``org/name``, ``local/x``,
+    ``builtin/x`` or a unique short name). Built-ins are built on first use.
+
+    Raises
+    ------
+    NotInstalledError
+        No such model is installed (the message says how to install it).
+    """
+    store = Store()
+    try:
+        return store.folder(name)
+    except NotInstalledError:
+        if name.startswith("builtin/"):
+            try:
+                _builtin_spec(name)
+            except ModelNotFoundError:
+                raise NotInstalledError(name) from None
+            try:
+                return store.install(name).model.folder
+            except AlreadyInstalledError:  # another process just built it
+                return store.folder(name)
+        raise
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _step(cb: StepCallback | None, text: str) -> None:
+    if cb is not None:
+        cb(text)
+
+
+def _endpoint() -> str:
+    from deepfx.hub._client import endpoint
+
+    return endpoint()
+
+
+def _split_spec(text: str) -> tuple[str, str | None]:
+    if "@" in text:
+        repo, rev = text.rsplit("@", 1)
+        return repo.strip(), rev.strip() or None
+    return text.strip(), None
+
+
+def _is_commit(revision: str | None) -> bool:
+    """A full commit sha pins a model; a branch or tag name is followed by updates."""
+    return revision is not None and re.fullmatch(r"[0-9a-f]{40}", revision) is not None
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return slug or "model"
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def _builtin_spec(full: str) -> Any:
+    """The :class:`deepfx.builtins.BuiltinSpec` called ``full``; a deepfx without the
+    built-ins package (or with a family module missing) has none."""
+    try:
+        from deepfx.builtins import catalog
+
+        specs = catalog()
+    except ImportError:
+        raise ModelNotFoundError(
+            f"{full}: no built-in models are available in this installation"
+        ) from None
+    for spec in specs:
+        if spec.name == full:
+            return spec
+    names = ", ".join(s.name for s in specs) or "none"
+    raise ModelNotFoundError(f"no built-in model {full!r}; available: {names}")
+
+
+def _check_kind(card: ModelCard, *, kind: Kind | None, name: str) -> None:
+    if kind is None or card.kind == kind:
+        return
+    other = (
+        "an analyzer (waveform-to-labels: it writes labels)"
+        if card.is_analyzer
+        else ("an effect (waveform-to-waveform: it writes audio)")
+    )
+    raise WrongModelTypeError(
+        f"{name} is {other}, not an {kind}; use it where {card.kind}s are expected"
+    )
+
+
+def _check_card(folder: Path, *, kind: Kind | None, name: str) -> tuple[ModelCard, list[str]]:
+    """Read the card leniently (legacy cards load with notes); CardError names the field."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CardWarning)
+        card = load_card(folder, strict=False)
+    _check_kind(card, kind=kind, name=name)
+    notes = [
+        str(w.message).split(": ", 1)[-1] for w in caught if issubclass(w.category, CardWarning)
+    ]
+    return card, notes
+
+
+def _check_loads(folder: Path, card: ModelCard, name: str) -> None:
+    from deepfx.model import Model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        Model(folder, card, name=name).load()
+
+
+def _card_summary(card: ModelCard) -> dict[str, Any]:
+    return {
+        "short_description": card.short_description,
+        "effect_type": card.effect_type,
+        "domain_tags": list(card.domain_tags),
+        "tags": list(card.tags),
+        "labels": list(card.labels),
+        "sample_rate": card.sample_rate,
+        "multichannel": card.multichannel,
+    }
+
+
+def _hash_folder(folder: Path) -> list[dict[str, Any]]:
+    from deepfx.hub.download import file_hashes
+
+    out = []
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != MANIFEST_NAME:
+            sha256, blob = file_hashes(p)
+            rel = p.relative_to(folder).as_posix()
+            out.append({"path": rel, "size": p.stat().st_size, "sha256": sha256, "blob_id": blob})
+    return out
+
+
+def _content_id(files: list[dict[str, Any]]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: str(f["path"])):
+        h.update(f"{f['path']}\0{f.get('sha256') or f.get('blob_id')}\n".encode())
+    return h.hexdigest()
+
+
+def _drop_old_revisions(model_dir: Path, *, keep: str) -> None:
+    """Delete revisions other than ``keep``. On POSIX a process still running the old
+    network keeps its open files; on Windows a locked folder is left for the next install."""
+    for p in model_dir.iterdir():
+        if p.is_dir() and p.name != keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _clean_stale(tmp_root: Path, *, older_than_s: float = 24 * 3600) -> None:
+    """Remove work folders left by installs that were killed (power loss, kill -9)."""
+    import time
+
+    now = time.time()
+    for p in tmp_root.glob(".*-*"):
+        with contextlib.suppress(OSError):
+            if now - p.stat().st_mtime > older_than_s:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def _prune_empty(folder: Path, *, stop: Path) -> None:
+    """Remove ``folder`` and its parents up to (not including) ``stop`` while empty."""
+    folder, stop = Path(folder), Path(stop)
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent

@@ -1,0 +1,483 @@
+"""``deepfx validate``: prove a model folder works before anyone downloads it.
+
+:func:`validate` loads the folder exactly as the host does (strict card read, the same
+runners, :meth:`deepfx.model.Model.forward` with the contract enforced) and runs every
+network file in it on a battery of inputs:
+
+* very short (the card's ``min_input_s``, else 50 ms), about 1 s, long (>= 10 s, or one
+  chunk of the card's preferred window), silence, full-scale noise;
+* 1 and 2 channels (and 6 when the card says ``multichannel``); for mono models the
+  host downmixes, so the check does too;
+* determinism: the same input twice gives the same output;
+* formats: every format present gives the same output as the first (within 1e-5).
+
+Failures never raise: each one is a failed :class:`Check` whose message says what broke,
+so a contributor sees every problem in one run. ``report.ok`` says whether all passed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepfx.card import CARD_FILENAME, FORMAT_FILES, ModelCard, load_card
+from deepfx.errors import DeepfxError, ValidationFailed
+
+__all__ = ["Check", "ValidationReport", "validate"]
+
+#: Largest difference allowed between two formats of one model.
+TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report.
+
+    ``name`` says what was checked, ``ok`` whether it passed, ``message`` what was seen
+    (or what to fix), ``seconds`` how long it took, ``format`` which network file ran.
+    """
+
+    name: str
+    ok: bool
+    message: str = ""
+    seconds: float | None = None
+    format: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "message": self.message,
+            "seconds": self.seconds,
+            "format": self.format,
+        }
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of :func:`validate`: every check, timings and peak memory.
+
+    Printable with rich (``console.print(report)``) and as plain text (``str(report)``);
+    :meth:`to_dict` gives JSON-ready data.
+    """
+
+    path: Path
+    name: str
+    effect_type: str | None = None
+    formats: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    seconds: float = 0.0
+    #: Peak resident memory of this process while validating, in MiB (None if unknown).
+    peak_rss_mib: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when at least one check ran and none failed."""
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`~deepfx.errors.ValidationFailed` if any check failed."""
+        if not self.ok:
+            first = self.failures[0] if self.failures else None
+            detail = f"; first: {first.name}: {first.message}" if first else ""
+            raise ValidationFailed(
+                f"{self.path}: {len(self.failures)} of {len(self.checks)} validation checks "
+                f"failed{detail}",
+                report=self,
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "effect_type": self.effect_type,
+            "ok": self.ok,
+            "formats": list(self.formats),
+            "seconds": round(self.seconds, 4),
+            "peak_rss_mib": None if self.peak_rss_mib is None else round(self.peak_rss_mib, 1),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def summary(self) -> str:
+        n_fail = len(self.failures)
+        verdict = "PASSED" if self.ok else f"FAILED ({n_fail} of {len(self.checks)} checks)"
+        mem = f", peak memory {self.peak_rss_mib:.0f} MiB" if self.peak_rss_mib else ""
+        return f"{self.name}: {verdict}; {len(self.checks)} checks in {self.seconds:.2f} s{mem}"
+
+    def __str__(self) -> str:
+        lines = [f"validation of {self.path}"]
+        for c in self.checks:
+            t = f" [{_ms(c.seconds)}]" if c.seconds is not None else ""
+            lines.append(f"  {'PASS' if c.ok else 'FAIL'}  {c.name}{t}: {c.message}")
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=f"deepfx validate {self.path}", title_justify="left", expand=False)
+        table.add_column("check", overflow="fold")
+        table.add_column("result", no_wrap=True)
+        table.add_column("time", justify="right", no_wrap=True)
+        table.add_column("details", overflow="fold")
+        for c in self.checks:
+            result = Text("PASS", style="bold green") if c.ok else Text("FAIL", style="bold red")
+            table.add_row(
+                c.name, result, _ms(c.seconds) if c.seconds is not None else "", c.message
+            )
+        style = "bold green" if self.ok else "bold red"
+        return Group(table, Text(self.summary(), style=style))
+
+
+def validate(
+    path: str | os.PathLike[str],
+    *,
+    formats: Sequence[str] | None = None,
+    long_s: float = 10.0,
+    device: str = "cpu",
+    threads: int | None = None,
+    tolerance: float = TOLERANCE,
+) -> ValidationReport:
+    """Run the validation battery on the model folder at ``path``.
+
+    Parameters
+    ----------
+    path
+        A model folder (``metadata.json`` + ``model.pt`` / ``model.pt2`` / ``model.onnx``)
+        or its ``metadata.json``.
+    formats
+        Check only these formats (``torchscript``, ``torch.export``/``pt2``, ``onnx``);
+        each must be present. Default: every format present in the folder.
+    long_s
+        Length of the long input in seconds (at least 10 s is what the host must handle;
+        shorter only for quick experiments).
+    device
+        Where to run (``cpu`` by default so results are comparable between machines).
+    threads
+        CPU threads for the runners (None: the runtime's default).
+    tolerance
+        Largest absolute difference allowed between formats.
+
+    Returns
+    -------
+    ValidationReport
+        All checks; ``report.ok`` is False if any failed. Nothing is raised for a broken
+        model: the report says what is wrong.
+    """
+    from deepfx.exporting import compare_outputs, normalize_formats
+    from deepfx.model import Model
+    from deepfx.runners import available_formats
+
+    t_start = time.perf_counter()
+    folder = Path(path).expanduser()
+    if folder.is_file() and folder.name == CARD_FILENAME:
+        folder = folder.parent
+    report = ValidationReport(path=folder, name=folder.name)
+
+    def finish() -> ValidationReport:
+        report.seconds = time.perf_counter() - t_start
+        report.peak_rss_mib = _peak_rss_mib()
+        return report
+
+    if not folder.is_dir():
+        report.checks.append(
+            Check("model folder", False, "not a folder; give the path of a model folder")
+        )
+        return finish()
+
+    # --- the card, read strictly as for a new upload ---------------------------------------
+    t = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            card = load_card(folder, strict=True)
+    except DeepfxError as exc:
+        report.checks.append(Check("card (metadata.json)", False, str(exc), _since(t)))
+        return finish()
+    report.name = card.name or folder.name
+    report.effect_type = card.effect_type
+    report.checks.append(
+        Check(
+            "card (metadata.json)",
+            True,
+            f"{card.kind}, {card.sample_rate} Hz, {len(card.labels)} label(s), "
+            f"{'multichannel' if card.multichannel else 'mono'}",
+            _since(t),
+        )
+    )
+
+    # --- which formats -----------------------------------------------------------------------
+    present = available_formats(folder)
+    if formats:
+        try:
+            wanted = normalize_formats(list(formats))
+        except DeepfxError as exc:
+            report.checks.append(Check("formats", False, str(exc)))
+            return finish()
+        missing = [f for f in wanted if f not in present]
+        if missing:
+            report.checks.append(
+                Check(
+                    "formats",
+                    False,
+                    "asked for "
+                    + ", ".join(f"{f} ({FORMAT_FILES[f]})" for f in missing)
+                    + f" but the folder has only: {', '.join(present) or 'no network file'}",
+                )
+            )
+        fmts = [f for f in wanted if f in present]
+    else:
+        fmts = present
+    if not fmts:
+        if not present:
+            report.checks.append(
+                Check(
+                    "formats",
+                    False,
+                    "no network file: expected one of " + ", ".join(FORMAT_FILES.values()),
+                )
+            )
+        return finish()
+    if card.model_file and not (folder / card.model_file).is_file():
+        report.checks.append(
+            Check(
+                "card model_file",
+                False,
+                f"the card names model_file {card.model_file!r} but the folder has no such "
+                "file; fix model_file or re-export",
+            )
+        )
+    report.formats = fmts
+    if not formats or all(f in present for f in fmts):
+        report.checks.append(
+            Check("formats", True, ", ".join(f"{f} ({FORMAT_FILES[f]})" for f in fmts))
+        )
+
+    battery = _battery(card, long_s=long_s)
+    outputs: dict[str, dict[str, Any]] = {}
+    for fmt in fmts:
+        outputs[fmt] = _run_format(
+            Model, folder, card, fmt, battery, report, device=device, threads=threads
+        )
+
+    # --- every format agrees with the first ----------------------------------------------------
+    ref_fmt = fmts[0]
+    for fmt in fmts[1:]:
+        problems = []
+        compared = 0
+        for name, ref in outputs[ref_fmt].items():
+            got = outputs[fmt].get(name)
+            if got is None:
+                continue
+            compared += 1
+            problem = compare_outputs(ref, got, tolerance=tolerance)
+            if problem:
+                problems.append(f"{name}: {problem}")
+        if compared == 0:
+            report.checks.append(
+                Check(f"{fmt}: same output as {ref_fmt}", False, "nothing to compare (runs failed)")
+            )
+        elif problems:
+            report.checks.append(
+                Check(
+                    f"{fmt}: same output as {ref_fmt}",
+                    False,
+                    "; ".join(problems[:3])
+                    + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
+                    + "; re-export both formats from the same module",
+                    format=fmt,
+                )
+            )
+        else:
+            report.checks.append(
+                Check(
+                    f"{fmt}: same output as {ref_fmt}",
+                    True,
+                    f"{compared} inputs agree within {tolerance:g}",
+                    format=fmt,
+                )
+            )
+    return finish()
+
+
+# --- the battery ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Input:
+    name: str
+    audio: np.ndarray  # what the host hands the model (after downmix for mono models)
+    note: str = ""
+
+
+def _battery(card: ModelCard, *, long_s: float) -> list[_Input]:
+    sr = card.sample_rate
+    rng = np.random.default_rng(1234)
+
+    def noise(channels: int, seconds: float, level: float = 0.5) -> np.ndarray:
+        n = max(int(round(seconds * sr)), channels + 1)
+        return (rng.uniform(-level, level, size=(channels, n))).astype(np.float32)
+
+    def host_view(x: np.ndarray) -> tuple[np.ndarray, str]:
+        if card.multichannel or x.shape[0] == 1:
+            return x, ""
+        return x.mean(axis=0, keepdims=True), f" (downmixed from {x.shape[0]} channels)"
+
+    short_s = max(card.min_input_s or 0.0, 0.05)
+    short_n = max(int(math.ceil(short_s * sr)), 8)
+    long_note = ""
+    long_len = max(long_s, 0.1)
+    if card.chunking and card.chunking.window_s and not card.chunking.whole_input:
+        if card.chunking.window_s < long_len:
+            long_len = card.chunking.window_s
+            long_note = f" (one {long_len:g} s chunk: the card's preferred window)"
+    t = np.arange(int(round(long_len * sr)), dtype=np.float64) / sr
+    sweep = 0.5 * np.sin(2 * np.pi * (50.0 * t + (sr / 8) * t * t / (2 * max(long_len, 1e-3))))
+    long_audio = (sweep + rng.normal(0, 0.05, size=t.shape)).astype(np.float32)[None, :]
+
+    items: list[tuple[str, np.ndarray]] = [
+        (f"short ({short_n} samples)", noise(1, short_n / sr)),
+        ("1 s noise, 1 channel", noise(1, 1.0)),
+        ("1 s noise, 2 channels", noise(2, 1.0)),
+    ]
+    if card.multichannel:
+        items.append(("1 s noise, 6 channels", noise(6, 1.0)))
+    items += [
+        ("silence, 1 s", np.zeros((1, sr), dtype=np.float32)),
+        ("full-scale noise, 1 s", noise(1, 1.0, level=1.0)),
+        (f"long ({long_len:g} s sweep)", long_audio),
+    ]
+    out = []
+    for name, audio in items:
+        view, note = host_view(audio)
+        out.append(_Input(name, view, note + (long_note if name.startswith("long") else "")))
+    return out
+
+
+def _run_format(
+    model_cls: Any,
+    folder: Path,
+    card: ModelCard,
+    fmt: str,
+    battery: list[_Input],
+    report: ValidationReport,
+    *,
+    device: str,
+    threads: int | None,
+) -> dict[str, Any]:
+    """Load one format and run the battery; append checks; return outputs by input name."""
+    t = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = model_cls(folder, card, fmt=fmt, device=device, threads=threads).load()
+    except (DeepfxError, ValueError) as exc:  # ValueError: an unavailable device
+        report.checks.append(Check(f"{fmt}: load", False, str(exc), _since(t), fmt))
+        return {}
+    report.checks.append(
+        Check(f"{fmt}: load", True, f"{FORMAT_FILES[fmt]} on {model.device}", _since(t), fmt)
+    )
+    outputs: dict[str, Any] = {}
+    forward: Callable[[np.ndarray], Any] = model.forward
+    for item in battery:
+        t = time.perf_counter()
+        try:
+            out = forward(item.audio)
+        except DeepfxError as exc:
+            report.checks.append(
+                Check(f"{fmt}: {item.name}", False, _rule(exc) + item.note, _since(t), fmt)
+            )
+            continue
+        secs = _since(t)
+        outputs[item.name] = out
+        msg = _describe_output(card, out) + item.note
+        if item.name.startswith("long"):
+            audio_s = item.audio.shape[1] / card.sample_rate
+            msg += f"; {audio_s / max(secs, 1e-9):.0f}x real time"
+        report.checks.append(Check(f"{fmt}: {item.name}", True, msg, secs, fmt))
+
+    # determinism: run the 1 s input again, expect the identical output
+    first = next((b for b in battery if b.name == "1 s noise, 1 channel"), battery[0])
+    if first.name in outputs:
+        t = time.perf_counter()
+        try:
+            again = forward(first.audio)
+        except DeepfxError as exc:
+            report.checks.append(Check(f"{fmt}: determinism", False, _rule(exc), _since(t), fmt))
+        else:
+            from deepfx.exporting import compare_outputs
+
+            problem = compare_outputs(outputs[first.name], again, tolerance=0.0)
+            report.checks.append(
+                Check(
+                    f"{fmt}: determinism",
+                    problem is None,
+                    "two runs on the same input give identical output"
+                    if problem is None
+                    else f"two runs on the same input differ ({problem}); remove randomness "
+                    "(dropout in train mode? torch.rand?) from the forward pass",
+                    _since(t),
+                    fmt,
+                )
+            )
+    return outputs
+
+
+def _describe_output(card: ModelCard, out: Any) -> str:
+    if card.is_effect:
+        arr = np.asarray(out)
+        peak = float(np.max(np.abs(arr))) if arr.size else 0.0
+        return f"output {arr.shape[0]}x{arr.shape[1]}, peak {peak:.3g}"
+    idx, ts = out
+    n = int(len(idx))
+    if n == 0:
+        return "0 labels"
+    classes = sorted({card.labels[int(i)] for i in idx})
+    shown = ", ".join(classes[:4]) + (", ..." if len(classes) > 4 else "")
+    return f"{n} label(s): {shown}"
+
+
+def _rule(exc: DeepfxError) -> str:
+    rule = getattr(exc, "rule", None)
+    return str(rule) if rule else str(exc)
+
+
+def _since(t: float) -> float:
+    return time.perf_counter() - t
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _peak_rss_mib() -> float | None:
+    """Peak resident set size of this process in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        try:
+            import psutil
+
+            info = psutil.Process().memory_info()
+            return float(getattr(info, "peak_wset", info.rss)) / 2**20
+        except Exception:  # noqa: BLE001 - memory figures are informative only
+            return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
