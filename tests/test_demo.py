@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,15 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepfx.demo import MELODY, make_clip, model_folder, run_demo
-
-_MERGED = all(
-    importlib.util.find_spec(m) is not None
-    for m in ("deepfx.engine", "deepfx.builtins.vad", "deepfx.builtins.notes")
-)
-needs_all_parts = pytest.mark.skipif(
-    not _MERGED, reason="the engine and builtin/vad, builtin/notes are not merged yet"
-)
+from deepfx.demo import MELODY, DemoTask, make_clip, model_folder, run_demo
 
 
 @pytest.fixture()
@@ -66,7 +57,6 @@ def test_synthetic_voice_when_espeak_is_not_used(tmp_path: Path) -> None:
     assert np.sqrt(np.mean(voiced**2)) > 0.05
 
 
-@needs_all_parts
 def test_model_folder_builds_once_into_the_cache_without_a_store(
     private_dirs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,7 +69,6 @@ def test_model_folder_builds_once_into_the_cache_without_a_store(
     assert (folder / "model.pt").stat().st_mtime_ns == stamp
 
 
-@needs_all_parts
 def test_demo_runs_every_builtin_and_writes_stems_and_labels(private_dirs: Path) -> None:
     out = private_dirs / "demo"
     seen: list[str] = []
@@ -124,7 +113,6 @@ def test_demo_runs_every_builtin_and_writes_stems_and_labels(private_dirs: Path)
     assert any("making the demo clip" in s for s in seen)
 
 
-@needs_all_parts
 def test_demo_command_prints_the_summary_table(private_dirs: Path) -> None:
     out = private_dirs / "cli-demo"
     env = dict(os.environ, COLUMNS="160")
@@ -141,3 +129,14 @@ def test_demo_command_prints_the_summary_table(private_dirs: Path) -> None:
     assert "analyzer" in proc.stdout and "effect" in proc.stdout
     assert (out / "demo-clip.wav").is_file()
     assert (out / "notes" / "demo-clip - labels.txt").is_file()
+
+
+def test_a_model_that_cannot_be_made_is_reported_and_the_rest_still_run(
+    private_dirs: Path,
+) -> None:
+    tasks = (DemoTask("builtin/no-such-model", "nothing"), DemoTask("builtin/hpss", "separation"))
+    result = run_demo(private_dirs / "demo", tasks=tasks)
+    missing, hpss = result.steps
+    assert not result.ok
+    assert missing.error and "builtin/no-such-model" in missing.error
+    assert hpss.ok and all(p.is_file() for p in hpss.files)
