@@ -4,7 +4,7 @@ A built-in effect is a torch module with its DSP inside; building its folder mea
 script it, check it keeps the contract on a short input in one and two channels, then
 write ``model.pt``, ``metadata.json`` (with the versions it was exported with) and a
 ``README.md`` carrying the attribution, as one atomic folder
-(:func:`deepfx.builtins._weights.write_model_folder`).
+(:func:`deepfx.builtins._weights.write_torchscript_folder`).
 
 Only ``build`` functions import this module (it imports torch).
 """
@@ -19,8 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepfx._fs import atomic_write_text
-from deepfx.builtins._weights import exported_with, package_file, pip_command, write_model_folder
+from deepfx.builtins._weights import (
+    exported_with,
+    package_file,
+    pip_command,
+    write_torchscript_folder,
+)
 from deepfx.card import ModelCard
 from deepfx.contract import check_effect_output
 from deepfx.errors import ContractError, ExportError, ModelLoadError
@@ -96,11 +100,5 @@ def save_effect_folder(
             except ContractError as exc:
                 raise ExportError(f"the built {card.name} breaks the contract: {exc}") from exc
 
-    def save(path: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.jit.save(scripted, str(path))
-        atomic_write_text(path.parent / "README.md", readme)
-
     final = card.model_copy(update={"exported_with": exported_with(*distributions)})
-    write_model_folder(Path(dest), final, "model.pt", save)
+    write_torchscript_folder(Path(dest), final, scripted, extra_files={"README.md": readme})

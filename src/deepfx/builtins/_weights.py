@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import importlib.util
 import platform
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from deepfx._fs import temp_dir_beside
 from deepfx.card import ModelCard
 from deepfx.errors import ModelLoadError
 
-__all__ = ["exported_with", "package_file", "pip_command", "write_model_folder"]
+__all__ = ["exported_with", "package_file", "pip_command", "write_torchscript_folder"]
 
 
 def pip_command(requirement: str) -> str:
@@ -77,25 +78,37 @@ def exported_with(*extra: str) -> dict[str, str]:
     return versions
 
 
-def write_model_folder(
-    dest: Path, card: ModelCard, network_file: str, save: Callable[[Path], None]
+def write_torchscript_folder(
+    dest: Path,
+    card: ModelCard,
+    module: Any,
+    *,
+    extra_files: Mapping[str, str] | None = None,
 ) -> None:
     """Write ``dest`` as a complete model folder, atomically.
 
-    ``save(path)`` writes the network to ``path``; the card goes to ``metadata.json``.
-    Everything is written into a temporary folder beside ``dest`` which then replaces it
-    in one rename, so an interrupted build never leaves a half-made model behind.
-    An existing ``dest`` is replaced.
+    ``module`` (a scripted or traced torch module) is saved as ``model.pt``, the card as
+    ``metadata.json``, and ``extra_files`` (name -> text, e.g. a README with the
+    attribution) beside them. Everything is written into a temporary folder beside
+    ``dest`` which then replaces it in one rename, so an interrupted build never leaves a
+    half-made model behind. An existing ``dest`` is replaced.
     """
     import os
     import shutil
+    import warnings
+
+    import torch
 
     dest = Path(dest)
     with temp_dir_beside(dest, prefix=".build-") as tmp:
         folder = tmp / "model"
         folder.mkdir()
-        save(folder / network_file)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.jit.save(module, str(folder / "model.pt"))
         card.write(folder / "metadata.json")
+        for name, text in (extra_files or {}).items():
+            (folder / name).write_text(text, encoding="utf-8")
         if dest.exists():
             old = tmp / "old"
             os.replace(dest, old)

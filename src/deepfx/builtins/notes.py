@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deepfx.builtins import BuiltinSpec
-from deepfx.builtins._weights import exported_with, package_file, write_model_folder
+from deepfx.builtins._weights import exported_with, package_file, write_torchscript_folder
 from deepfx.card import Chunking, ModelCard
 from deepfx.errors import ModelLoadError
 
@@ -160,19 +160,11 @@ def notes_module(
 
 def build_notes(dest: Path) -> None:
     """Write the ``builtin/notes`` model folder into ``dest`` from the installed basic-pitch."""
-    import warnings
-
-    import torch
 
     module = notes_module()
     card = CARD.model_copy(update={"exported_with": exported_with("basic-pitch", "onnx")})
 
-    def save(path: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.jit.save(module, str(path))
-
-    write_model_folder(dest, card, "model.pt", save)
+    write_torchscript_folder(dest, card, module)
 
 
 SPECS: list[BuiltinSpec] = [

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepfx.builtins import BuiltinSpec
-from deepfx.builtins._weights import exported_with, package_file, write_model_folder
+from deepfx.builtins._weights import exported_with, package_file, write_torchscript_folder
 from deepfx.card import Chunking, ModelCard
 
 if TYPE_CHECKING:
@@ -136,19 +136,11 @@ def vad_module(
 
 def build_vad(dest: Path) -> None:
     """Write the ``builtin/vad`` model folder into ``dest`` from the installed silero-vad."""
-    import warnings
-
-    import torch
 
     module = vad_module()
     card = CARD.model_copy(update={"exported_with": exported_with("silero-vad")})
 
-    def save(path: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.jit.save(module, str(path))
-
-    write_model_folder(dest, card, "model.pt", save)
+    write_torchscript_folder(dest, card, module)
 
 
 SPECS: list[BuiltinSpec] = [

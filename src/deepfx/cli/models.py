@@ -95,8 +95,9 @@ def search(
         return
     from rich.table import Table
 
-    table = Table(title=f"Models on the hub ({len(result.models)})")
-    for col in ("name", "type", "domains", "description", "installed"):
+    table = Table(title=f"Models found ({len(result.models)}): built-ins, curated lists, hub")
+    table.add_column("name", no_wrap=True)
+    for col in ("type", "domains", "description", "installed"):
         table.add_column(col)
     for m in result.models:
         inst = installed.get(m.repo_id)
@@ -126,7 +127,8 @@ def list_models(as_json: bool = _JSON) -> None:
     from rich.table import Table
 
     table = Table(title=f"Installed models ({len(models)}) in {store.root}")
-    for col in ("name", "type", "domains", "size", "revision", "source"):
+    table.add_column("name", no_wrap=True)
+    for col in ("type", "domains", "size", "revision", "source"):
         table.add_column(col)
     for m in models:
         rev = m.commit[:12] + _follows(m)
