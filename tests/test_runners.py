@@ -139,3 +139,26 @@ def test_onnx_model_runs_without_torch(good: Path) -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok cpu"
+
+
+def test_load_failure_names_a_newer_exporting_torch(tmp_path: Path) -> None:
+    """A corrupt network whose card says it came from a future torch: the error says both."""
+    from deepfx.card import ModelCard
+    from deepfx.model import load_model
+
+    card = ModelCard(
+        short_description="future model",
+        long_description="exported by a torch from the future",
+        domain_tags=["other"],
+        effect_type="waveform-to-waveform",
+        multichannel=False,
+        labels=["out"],
+        sample_rate=16000,
+        exported_with={"torch": "9.1.0"},
+    )
+    card.write(tmp_path / "metadata.json")
+    (tmp_path / "model.pt").write_bytes(b"PK\x03\x04 not really a zip")
+    model = load_model(tmp_path)
+    assert "exported with torch 9.1.0" in (model.newer_framework() or "")
+    with pytest.raises(ModelLoadError, match=r"corrupt.*exported with torch 9\.1\.0"):
+        model.load()

@@ -59,8 +59,37 @@ class Model:
     def runner(self) -> Runner:
         """The loaded network (loaded on first access)."""
         if self._runner is None:
-            self._runner = open_runner(self.model_file, device=self._device, threads=self._threads)
+            try:
+                self._runner = open_runner(
+                    self.model_file, device=self._device, threads=self._threads
+                )
+            except ModelLoadError as exc:
+                newer = self.newer_framework()
+                if newer is None:
+                    raise
+                raise ModelLoadError(exc.path, f"{exc.cause}; {newer}") from None
         return self._runner
+
+    def newer_framework(self) -> str | None:
+        """A readable note when the card says the network was exported with a newer torch
+        than the one installed (the usual reason a TorchScript / .pt2 file fails to load),
+        else ``None``. Read from the card alone: nothing is loaded."""
+        wanted = (self.card.exported_with or {}).get("torch")
+        if not wanted or self.format == "onnx":
+            return None
+        try:
+            from importlib.metadata import version
+
+            installed = version("torch")
+        except Exception:  # noqa: BLE001 - torch missing: the runner says so itself
+            return None
+        if _version_key(wanted) <= _version_key(installed):
+            return None
+        return (
+            f"it was exported with torch {wanted} but torch {installed} is installed: "
+            f"upgrade torch (pip install 'torch>={wanted.split('+')[0]}') or ask the author "
+            "for an ONNX export"
+        )
 
     def load(self) -> Model:
         """Load the network now (to fail early, before any audio is read)."""
@@ -111,6 +140,15 @@ class Model:
             model=self.name,
             at_s=at_s,
         )
+
+
+def _version_key(v: str) -> tuple[int, ...]:
+    """``"2.13.0+cpu"`` -> ``(2, 13, 0)``; non-numeric parts count as 0."""
+    parts = []
+    for piece in v.split("+")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
 
 
 def load_model(
