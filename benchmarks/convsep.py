@@ -85,7 +85,7 @@ def build(
     folder: Path,
     *,
     quick: bool = False,
-    stride: int = 256,
+    stride: int = 64,
     window_s: float = 10.0,
     overlap_s: float = 1.0,
 ) -> Path:

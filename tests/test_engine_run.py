@@ -230,3 +230,21 @@ def test_model_loaded_once_for_many_inputs(tmp_path, gain):
         sf.write(srcs[-1], tone(4000 + i, 1, 8000).T, 8000)
     res = run(mdl, srcs, tmp_path / "o")
     assert [sf.info(r.files["half"]).frames for r in res] == [4000, 4001, 4002]
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_background_and_inline_io_write_the_same(conv, tmp_path, monkeypatch, background):
+    """Read-ahead/write-behind threads (a spare core) and inline I/O (no spare core)
+    are two schedules of one pipeline: the files must be identical to a whole-file run."""
+    import deepfx.engine.core as core
+
+    monkeypatch.setattr(core, "spare_core", lambda threads, device: background)
+    src = tmp_path / "in.wav"
+    x = tone(3 * 22050 + 17, 2, 22050)
+    sf.write(src, x.T, 22050, subtype="FLOAT")
+    [res] = run(conv, [src], tmp_path / "out", chunk_s=0.5, overlap_s=0.2)
+    ref = process(conv, x, 22050, chunk_s=0.5, overlap_s=0.2)
+    for label, path in res.files.items():
+        y, rate = sf.read(path, dtype="float32", always_2d=True)
+        assert rate == 22050
+        np.testing.assert_array_equal(y.T, ref.tracks[label])

@@ -1,13 +1,14 @@
 """Background I/O: read ahead and write behind while the model computes.
 
 Decoding and encoding audio (soundfile releases the GIL in its C calls) then overlaps
-with the forward passes instead of adding to them, which is most of what keeps the
-host's overhead small. Both helpers re-raise a worker's exception in the caller and
+with the forward passes instead of adding to them, when a core is free for it
+(:func:`spare_core`); otherwise the same helpers run inline. Both helpers re-raise a worker's exception in the caller and
 stop their thread when the caller stops (error or cancel).
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -33,8 +34,14 @@ def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def prefetch(items: Iterator[T], *, depth: int = 4) -> Iterator[T]:
-    """Iterate ``items`` in a background thread, keeping up to ``depth`` ready."""
+def prefetch(items: Iterator[T], *, depth: int = 4, background: bool = True) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, keeping up to ``depth`` ready.
+
+    With ``background=False`` the items are produced inline (see :func:`spare_core`).
+    """
+    if not background:
+        yield from items
+        return
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -73,13 +80,15 @@ class WriteBehind(Generic[T]):
     drops pending items and waits for the thread. One of the two must be called.
     """
 
-    def __init__(self, write: Callable[[T], None], *, depth: int = 4):
+    def __init__(self, write: Callable[[T], None], *, depth: int = 4, background: bool = True):
         self._write = write
+        self._inline = not background
         self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="deepfx-write", daemon=True)
-        self._thread.start()
+        if not self._inline:
+            self._thread.start()
 
     def _work(self) -> None:
         while True:
@@ -93,17 +102,24 @@ class WriteBehind(Generic[T]):
                     self._error = exc
 
     def put(self, item: T) -> None:
+        if self._inline:
+            self._write(item)
+            return
         if self._error is not None:
             raise self._error
         _put(self._q, item, self._stop)
 
     def finish(self) -> None:
+        if self._inline:
+            return
         _put(self._q, _DONE, self._stop)
         self._thread.join()
         if self._error is not None:
             raise self._error
 
     def abort(self) -> None:
+        if self._inline:
+            return
         self._stop.set()
         while True:  # unblock the worker
             try:
@@ -112,3 +128,16 @@ class WriteBehind(Generic[T]):
                 break
         self._q.put(_DONE)
         self._thread.join()
+
+
+def spare_core(compute_threads: int, device: str) -> bool:
+    """Whether background I/O threads can run beside the model without slowing it.
+
+    On an accelerator the host's cores are free, so reading ahead and writing behind hide
+    the I/O. On a CPU whose cores are all taken by the model's own threads, extra threads
+    only preempt the forward passes (measured here: 2 cores, torch with 2 threads, the
+    inline run was 2-5% faster), so the I/O then runs inline between forward calls.
+    """
+    if device != "cpu":
+        return True
+    return (os.cpu_count() or 1) > compute_threads

@@ -33,7 +33,7 @@ from deepfx.audio import (
     resampled_length,
 )
 from deepfx.contract import check_effect_output, check_input
-from deepfx.engine._threads import WriteBehind, prefetch
+from deepfx.engine._threads import WriteBehind, prefetch, spare_core
 from deepfx.engine.events import CancelToken, Progress, Stage
 from deepfx.engine.merge import merge_labels
 from deepfx.engine.overlap import OverlapAdd
@@ -275,7 +275,9 @@ def run(
             index=i,
             count=len(infos),
         )
-        blocks = prefetch(read_blocks(info.path, block_frames=block_frames))
+        blocks = prefetch(
+            read_blocks(info.path, block_frames=block_frames), background=job.background_io
+        )
         if mdl.card.is_effect:
             res = _write_effect(
                 job, blocks, out, name_template, audio_format=audio_format, subtype=subtype
@@ -392,6 +394,7 @@ class _Job:
         extra = card.model_extra or {}
         self.batch = max(1, int(batch or DEFAULT_BATCH)) if extra.get("batch") is True else 1
         self.forward_s = 0.0
+        self.background_io = spare_core(_compute_threads(model), model.device)
 
     # -- events -------------------------------------------------------------------------
 
@@ -593,6 +596,17 @@ class _Job:
         return merge_labels(clipped)
 
 
+def _compute_threads(model: Model) -> int:
+    """How many CPU threads the model's forward passes use."""
+    if model.runner.threads:
+        return model.runner.threads
+    if model.format == "onnx":  # onnxruntime's default: one per core
+        return os.cpu_count() or 1
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _batches(
     chunks: list[tuple[int, np.ndarray]], batch: int, lanes: int
 ) -> Iterator[list[tuple[int, np.ndarray]]]:
@@ -645,7 +659,9 @@ def _write_effect(
             for lb, arr in piece.items():
                 writers[lb].write(arr)
 
-        behind: WriteBehind[dict[str, np.ndarray]] = WriteBehind(write)
+        behind: WriteBehind[dict[str, np.ndarray]] = WriteBehind(
+            write, background=job.background_io
+        )
         try:
             for piece in job.effect(blocks):
                 behind.put(piece)
