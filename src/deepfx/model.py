@@ -100,9 +100,10 @@ class Model:
     def device(self) -> str:
         return self.runner.device
 
-    def forward_raw(self, x: np.ndarray) -> Any:
-        """Run the network on one block without checking its output."""
-        x = check_input(x)
+    def call_network(self, x: np.ndarray, *, what: str, at_s: float | None = None) -> Any:
+        """Call the runner as is; an exception inside the network becomes a
+        :class:`ContractError` naming the model, ``what`` it was given and where, so a
+        broken model is reported, never a crash of the host."""
         try:
             return self.runner(x)
         except (ModelLoadError, ContractError):
@@ -110,10 +111,15 @@ class Model:
         except Exception as exc:  # noqa: BLE001 - the network itself failed
             first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
             raise ContractError(
-                f"the network raised {type(exc).__name__} on a {x.shape[0]}x{x.shape[1]} "
-                f"input ({first})",
+                f"the network raised {type(exc).__name__} on {what} ({first})",
                 model=self.name,
+                at_s=at_s,
             ) from exc
+
+    def forward_raw(self, x: np.ndarray) -> Any:
+        """Run the network on one block without checking its output."""
+        x = check_input(x)
+        return self.call_network(x, what=f"a {x.shape[0]}x{x.shape[1]} input")
 
     def forward(self, x: np.ndarray, *, at_s: float | None = None) -> Any:
         """Run one block and enforce the contract.

@@ -2,8 +2,9 @@
 
 Decoding and encoding audio (soundfile releases the GIL in its C calls) then overlaps
 with the forward passes instead of adding to them, when a core is free for it
-(:func:`spare_core`); otherwise the same helpers run inline. Both helpers re-raise a worker's exception in the caller and
-stop their thread when the caller stops (error or cancel).
+(:func:`spare_core`); otherwise the same helpers run inline. Both helpers re-raise a
+worker's exception in the caller and stop their thread when the caller stops (error or
+cancel).
 """
 
 from __future__ import annotations

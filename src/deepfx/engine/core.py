@@ -42,7 +42,6 @@ from deepfx.errors import (
     DeepfxError,
     EmptyAudioError,
     MemoryBudgetError,
-    ModelLoadError,
     OutputError,
     UsageError,
 )
@@ -513,20 +512,13 @@ class _Job:
         results: list[np.ndarray] = []
         if self.batch > 1 and len(items) > 1 and len({a.shape for _, a in items}) == 1:
             x = np.stack([check_input(a) for _, a in items])
-            try:
-                t0 = time.perf_counter()
-                raw = self.model.runner(x)
-                self.forward_s += time.perf_counter() - t0
-            except (ModelLoadError, ContractError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - the network itself failed
-                first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
-                raise ContractError(
-                    f"the network raised {type(exc).__name__} on a batch of shape {x.shape} "
-                    f"(card says batch: true) ({first})",
-                    model=self.model.name,
-                    at_s=items[0][0] / self.rate,
-                ) from exc
+            t0 = time.perf_counter()
+            raw = self.model.call_network(
+                x,
+                what=f"a batch of shape {x.shape} (card says batch: true)",
+                at_s=items[0][0] / self.rate,
+            )
+            self.forward_s += time.perf_counter() - t0
             arr = np.asarray(raw)
             if arr.ndim != 3 or arr.shape[0] != len(items):
                 raise ContractError(
