@@ -39,7 +39,6 @@ from deepfx.engine.merge import merge_labels
 from deepfx.engine.overlap import OverlapAdd
 from deepfx.errors import (
     ContractError,
-    DeepfxError,
     EmptyAudioError,
     MemoryBudgetError,
     OutputError,
@@ -173,11 +172,11 @@ def process(
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2:
-        raise ValueError(f"audio must be (channels, samples), got shape {x.shape}")
+        raise UsageError(f"audio must be (channels, samples), got shape {x.shape}")
     if x.shape[1] == 0:
         raise EmptyAudioError("the audio array")
     if x.shape[0] > x.shape[1]:
-        raise ValueError(
+        raise UsageError(
             f"audio has shape {x.shape}: more channels than samples; pass (channels, samples)"
         )
     check_finite(x, sample_rate=sample_rate, what="the audio array")
@@ -305,12 +304,7 @@ def _load(
     mdl = model if isinstance(model, Model) else load_model(model, device=device, threads=threads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            return mdl.load()
-        except ValueError as exc:  # e.g. "device 'cuda' asked for, but no CUDA GPU..."
-            if isinstance(exc, DeepfxError):
-                raise
-            raise UsageError(str(exc)) from None
+        return mdl.load()
 
 
 class _Job:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deepfx.errors import BackendMissingError, ModelLoadError
+from deepfx.errors import BackendMissingError, ModelLoadError, UsageError
 
 __all__ = ["Runner", "resolve_device", "sniff_zip"]
 
@@ -50,7 +50,7 @@ def resolve_device(device: str) -> str:
     """
     device = (device or "auto").lower()
     if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or mps")
+        raise UsageError(f"unknown device {device!r}: use auto, cpu, cuda or mps")
     if device == "cpu":
         return "cpu"
     try:
@@ -58,7 +58,7 @@ def resolve_device(device: str) -> str:
     except ImportError:
         if device == "auto":
             return "cpu"
-        raise ValueError(f"device {device!r} needs PyTorch with {device} support") from None
+        raise UsageError(f"device {device!r} needs PyTorch with {device} support") from None
     if device == "auto":
         if torch.cuda.is_available():
             return "cuda"
@@ -67,11 +67,11 @@ def resolve_device(device: str) -> str:
             return "mps"
         return "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but no CUDA GPU is available to PyTorch")
+        raise UsageError("device 'cuda' asked for, but no CUDA GPU is available to PyTorch")
     if device == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise ValueError("device 'mps' asked for, but Apple MPS is not available")
+        raise UsageError("device 'mps' asked for, but Apple MPS is not available")
     return device
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfx.errors import BackendMissingError, ModelLoadError
+from deepfx.errors import BackendMissingError, ModelLoadError, UsageError
 from deepfx.runners.base import Runner
 
 __all__ = ["OnnxRunner"]
@@ -28,7 +28,7 @@ class OnnxRunner(Runner):
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
             self.device = "cuda"
         elif want.startswith("cuda"):
-            raise ValueError("device 'cuda' asked for, but onnxruntime has no CUDA provider here")
+            raise UsageError("device 'cuda' asked for, but onnxruntime has no CUDA provider here")
         else:
             providers = ["CPUExecutionProvider"]
             self.device = "cpu"
