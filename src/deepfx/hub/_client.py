@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from deepfx.errors import DiskFullError, HubError, ModelNotFoundError, NetworkError
+from deepfx.errors import DiskFullError, HubError, ModelNotFoundError, NetworkError, UsageError
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ENDPOINT",
     "api",
+    "check_repo_id",
     "endpoint",
     "hf_cache_dir",
     "hub_errors",
@@ -59,11 +60,30 @@ def hf_cache_dir() -> str:
 
 
 def timeout_s() -> float:
-    """Seconds to wait for the hub to answer a metadata request (``DEEPFX_HUB_TIMEOUT``)."""
+    """Seconds to wait for the hub to answer a metadata request (``DEEPFX_HUB_TIMEOUT``);
+    a bad value is a :class:`~deepfx.errors.UsageError` (see :mod:`deepfx.settings`)."""
+    from deepfx.settings import hub_timeout_s
+
+    return hub_timeout_s()
+
+
+def check_repo_id(repo_id: str) -> None:
+    """Refuse a repo id that huggingface_hub's own validator refuses (``user/x--y``,
+    ``x.git``, over 96 characters...) with a :class:`~deepfx.errors.UsageError`, before any
+    request; the message quotes at most 60 characters of it."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
     try:
-        return float(os.environ.get("DEEPFX_HUB_TIMEOUT", "15"))
-    except ValueError:
-        return 15.0
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        shown = repr(repo_id) if len(repo_id) <= 60 else repr(repo_id[:57] + "...")
+        reason = str(exc).split(": '", 1)[0].rstrip(".:")
+        if len(repo_id) > 96:
+            reason = f"it is {len(repo_id)} characters long, the hub allows at most 96"
+        raise UsageError(
+            f"{shown} is not a valid hub repo id ({reason}); a repo id looks like `user/model`"
+        ) from None
 
 
 def api() -> HfApi:
@@ -113,6 +133,22 @@ def hub_errors(
         raise ModelNotFoundError(
             f"no model repo{repo} on {where}; check the name (it looks like `user/model`), "
             "or log in with `hf auth login` if it is private"
+        ) from None
+    except hf.HFValidationError as exc:
+        raise UsageError(f"invalid value while {what}{repo}: {_first_line(exc)[:200]}") from None
+    except hf.LocalEntryNotFoundError as exc:
+        # huggingface_hub gives up on a file after retrying a failing HEAD (HTTP 5xx,
+        # timeouts) and says "not in the local cache": name the real cause instead
+        cause = exc.__cause__
+        if isinstance(cause, hf.HfHubHTTPError) and cause.response is not None:
+            detail = f"answered HTTP {cause.response.status_code}"
+        elif isinstance(cause, httpx2.TimeoutException):
+            detail = "did not answer in time (DEEPFX_HUB_TIMEOUT sets the wait)"
+        else:
+            detail = f"could not be used ({type(cause or exc).__name__})"
+        raise NetworkError(
+            f"the hub at {where} {detail} while {what}{repo}; nothing was installed, "
+            "try again later"
         ) from None
     except hf.OfflineModeIsEnabled:
         raise NetworkError(

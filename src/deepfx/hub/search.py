@@ -26,7 +26,7 @@ from typing import Any
 
 from deepfx._fs import atomic_write_text
 from deepfx.card import CARD_FILENAME, CardWarning, load_card
-from deepfx.errors import CardError, HubError, NetworkError
+from deepfx.errors import CardError, HubError, NetworkError, UsageError
 from deepfx.hub._client import api, check_online, endpoint, hf_cache_dir, hub_errors, timeout_s
 
 __all__ = [
@@ -209,9 +209,19 @@ def remote_card(repo_id: str, *, revision: str | None = None) -> HubModel:
     """Fetch and read (leniently) one repo's ``metadata.json`` into a :class:`HubModel`."""
     from huggingface_hub import hf_hub_download
 
+    from deepfx.hub._client import check_repo_id
+    from deepfx.hub._limits import bounded
+    from deepfx.settings import HUB_METADATA_MAX_BYTES
+
+    check_repo_id(repo_id)
     check_online()
     model = HubModel(repo_id=repo_id, sources=[])
-    with hub_errors("reading a model card", repo_id=repo_id, revision=revision):
+    with (
+        hub_errors("reading a model card", repo_id=repo_id, revision=revision),
+        bounded(
+            "reading a model card", deadline_s=2 * timeout_s(), max_bytes=HUB_METADATA_MAX_BYTES
+        ),
+    ):
         try:
             path = hf_hub_download(
                 repo_id,
@@ -249,10 +259,9 @@ def remote_card(repo_id: str, *, revision: str | None = None) -> HubModel:
 
 
 def _ttl() -> float:
-    try:
-        return float(os.environ.get("DEEPFX_HUB_TTL", DEFAULT_TTL_S))
-    except ValueError:
-        return DEFAULT_TTL_S
+    from deepfx.settings import hub_ttl_s
+
+    return hub_ttl_s(DEFAULT_TTL_S)
 
 
 def _cache_path(cache_dir: Path | None) -> Path:
@@ -340,7 +349,7 @@ def _fetch_listing() -> tuple[list[HubModel], list[str]]:
             return remote_card(rid)
         except NetworkError:
             raise
-        except HubError as exc:
+        except (HubError, UsageError) as exc:  # a bad id in a list: shown, not fatal
             return HubModel(repo_id=rid, sources=[], problem=str(exc))
 
     ids = sorted(found, key=str.lower)
