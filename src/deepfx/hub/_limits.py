@@ -25,6 +25,7 @@ import contextvars
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+
 import httpx2
 
 from deepfx.errors import DownloadLimitError
@@ -136,4 +137,3 @@ class _Guarded(httpx2.SyncByteStream):
 
     def close(self) -> None:
         self._inner.close()
-
