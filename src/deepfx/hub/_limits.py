@@ -34,13 +34,14 @@ from deepfx.settings import HUB_METADATA_MAX_BYTES
 __all__ = ["bounded", "too_large"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Limits:
     what: str
     deadline: float  # time.monotonic() value
     seconds: float
     max_bytes: int
     where: str
+    last_status: int | None = None  # the last failing HTTP status seen (retries hide it)
 
 
 _CURRENT: contextvars.ContextVar[_Limits | None] = contextvars.ContextVar(
@@ -72,10 +73,11 @@ def too_large(what: str, limit: int, where: str) -> DownloadLimitError:
 
 
 def _past_deadline(lim: _Limits) -> DownloadLimitError:
+    last = f"; its last answer was HTTP {lim.last_status}" if lim.last_status else ""
     return DownloadLimitError(
         f"the hub at {lim.where} did not finish {lim.what} within its deadline of "
-        f"{lim.seconds:.1f} s (DEEPFX_HUB_TIMEOUT plus the size at DEEPFX_HUB_MIN_RATE); "
-        "the server is stalling or too slow; nothing was installed, try again later"
+        f"{lim.seconds:.1f} s (DEEPFX_HUB_TIMEOUT plus the size at DEEPFX_HUB_MIN_RATE){last}; "
+        "the server is failing, stalling or too slow; nothing was installed, try again later"
     )
 
 
@@ -109,6 +111,8 @@ def _on_response(response: httpx2.Response) -> None:
     if lim is None:
         return
     ok = response.status_code in (200, 206)
+    if response.status_code >= 400:
+        lim.last_status = response.status_code
     bound = lim.max_bytes if ok else HUB_METADATA_MAX_BYTES
     announced = response.headers.get("Content-Length")
     if ok and announced and announced.isdigit() and int(announced) > bound:
