@@ -430,9 +430,7 @@ def _onnx_with_external_data(folder: Path) -> Path:
     return folder
 
 
-def test_onnx_external_data_link_is_refused(
-    store_home: Path, tmp_path: Path, victim: Path
-) -> None:
+def test_onnx_external_data_link_is_refused(store_home: Path, tmp_path: Path, victim: Path) -> None:
     """The external-data file is a link to a secret outside the folder: never copied."""
     from deepfx.hub.local import copy_local
     from deepfx.store import Store
