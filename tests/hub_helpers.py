@@ -28,7 +28,8 @@ Hostile behaviours (a broken or malicious hub, for the trust tests):
 * ``extra_files[repo_id]``: more file names listed in the info answer (``../evil``, ``a\\b``);
 * ``fail[key]``: answer HTTP ``status`` for the info (key ``repo_id``) or a file
   (key ``repo_id/path``);
-* ``drip[key]``: send a file's body one byte every N seconds (each read in time, never done);
+* ``drip[key]``: send the info (key ``repo_id``) or a file's body one byte every N seconds
+  (each read in time, the whole never done);
 * ``endless``: send a file's body without a length and never end it (until the client
   hangs up, at most ``ENDLESS_CAP`` bytes).
 """
@@ -168,7 +169,7 @@ class HubServer:
         self.fake_sha: dict[str, str] = {}  # repo_id -> commit id to report instead
         self.extra_files: dict[str, list[str]] = {}  # repo_id -> more names in the file list
         self.fail: dict[str, int] = {}  # "repo_id" (info) or "repo_id/path" -> HTTP status
-        self.drip: dict[str, float] = {}  # "repo_id/path" -> seconds between body bytes
+        self.drip: dict[str, float] = {}  # "repo_id[/path]" -> seconds between body bytes
         self.endless: set[str] = set()  # "repo_id/path" served without end
         self.requests: list[str] = []
         self._httpd: ThreadingHTTPServer | None = None
@@ -340,7 +341,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, b"<html>server error</html>", {"Content-Type": "text/html"})
             return
         sha = self._commit_of(repo_id, rev)
-        if sha is not None:
+        if sha is not None and repo_id in self.hub.drip:
+            body = json.dumps(self._model_json(repo_id, sha, files=True)).encode()
+            headers = {"Content-Type": "application/json"}
+            self._send_drip(200, headers, body, self.hub.drip[repo_id])
+        elif sha is not None:
             self._json(self._model_json(repo_id, sha, files=True))
 
     def _list(self, query: dict[str, list[str]]) -> None:

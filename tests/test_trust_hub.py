@@ -178,15 +178,30 @@ def test_active_revision_that_is_a_path_is_never_followed(
 def test_dripping_server_hits_the_deadline(
     hub: HubServer, tmp_path: Path, victim: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One byte every 2 s: each read is in time (a per-read timeout never fires), the
-    whole download is not."""
+    """A byte every 0.5 s, well inside every read timeout (huggingface_hub's is 10 s): each
+    read is in time, the whole download is not; the overall deadline ends it."""
     from deepfx.store import Store
 
-    monkeypatch.setenv("DEEPFX_HUB_TIMEOUT", "1")
-    hub.drip["hugggof/split/model.pt"] = 2.0
+    monkeypatch.setenv("DEEPFX_HUB_TIMEOUT", "2")
+    hub.drip["hugggof/split/model.pt"] = 0.5
     with pytest.raises(DownloadLimitError, match="deadline") as err:
         Store().install("hugggof/split")
     assert "model.pt" in str(err.value) and "DEEPFX_HUB_TIMEOUT" in str(err.value)
+    assert_clean(tmp_path, victim)
+
+
+def test_dripping_file_list_hits_the_deadline(
+    hub: HubServer, tmp_path: Path, victim: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deepfx.store import Store
+
+    monkeypatch.setenv("DEEPFX_HUB_TIMEOUT", "1")
+    hub.drip["hugggof/split"] = 0.3
+    res = cli("models", "install", "hugggof/split")
+    assert res.returncode == 5, res.stderr
+    assert "within its deadline" in one_line(res)
+    with pytest.raises(DownloadLimitError, match="reading the repo's file list"):
+        Store().install("hugggof/split")
     assert_clean(tmp_path, victim)
 
 
