@@ -30,6 +30,7 @@ Hostile behaviours (a broken or malicious hub, for the trust tests):
   (key ``repo_id/path``);
 * ``drip[key]``: send the info (key ``repo_id``) or a file's body one byte every N seconds
   (each read in time, the whole never done);
+* ``garbage[repo_id]``: answer the info request with these bytes (not the hub's JSON);
 * ``endless``: send a file's body without a length and never end it (until the client
   hangs up, at most ``ENDLESS_CAP`` bytes).
 """
@@ -171,6 +172,7 @@ class HubServer:
         self.fail: dict[str, int] = {}  # "repo_id" (info) or "repo_id/path" -> HTTP status
         self.drip: dict[str, float] = {}  # "repo_id[/path]" -> seconds between body bytes
         self.endless: set[str] = set()  # "repo_id/path" served without end
+        self.garbage: dict[str, bytes] = {}  # repo_id -> the info answer's body, as is
         self.requests: list[str] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -339,6 +341,9 @@ class _Handler(BaseHTTPRequestHandler):
         if repo_id in self.hub.fail:
             status = self.hub.fail[repo_id]
             self._send(status, b"<html>server error</html>", {"Content-Type": "text/html"})
+            return
+        if repo_id in self.hub.garbage:
+            self._send(200, self.hub.garbage[repo_id], {"Content-Type": "application/json"})
             return
         sha = self._commit_of(repo_id, rev)
         if sha is not None and repo_id in self.hub.drip:

@@ -251,6 +251,30 @@ def test_hub_answering_500_to_a_file(
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        b"not json{",
+        b"[1, 2]",
+        b'{"id": "hugggof/split", "sha": "' + b"a" * 40 + b'", "siblings": 5}',
+        b'{"id": "hugggof/split", "sha": "'
+        + b"a" * 40
+        + b'", "siblings": [{"rfilename": "metadata.json", "size": "big"}]}',
+        b'{"id": "hugggof/split", "sha": ["x"], "siblings": []}',
+    ],
+)
+def test_file_list_that_is_not_the_hubs_json(
+    hub: HubServer, tmp_path: Path, victim: Path, body: bytes
+) -> None:
+    from deepfx.store import Store
+
+    hub.garbage["hugggof/split"] = body
+    with pytest.raises(UnsafeHubAnswerError):
+        Store().install("hugggof/split")
+    assert not any("/resolve/" in r for r in hub.requests)
+    assert_clean(tmp_path, victim)
+
+
+@pytest.mark.parametrize(
     "name",
     ["../escaped.txt", "sub/../../escaped.txt", "/etc/cron.d/evil", "a\\..\\evil", "a\0b", ""],
 )

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from deepfx.errors import DiskFullError, HubError, ModelNotFoundError, NetworkError, UsageError
+from deepfx.errors import (
+    DiskFullError,
+    HubError,
+    ModelNotFoundError,
+    NetworkError,
+    UnsafeHubAnswerError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -169,6 +177,13 @@ def hub_errors(
         raise NetworkError(
             f"cannot reach the hub at {where} while {what}{repo} ({type(exc).__name__}: "
             f"{_first_line(exc)}); check your connection or HF_ENDPOINT and try again"
+        ) from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        # huggingface_hub parsing an answer that is not the hub's JSON (garbage, wrong types)
+        raise UnsafeHubAnswerError(
+            f"the hub at {where} sent an answer deepfx cannot read while {what}{repo} "
+            f"({type(exc).__name__}: {_first_line(exc)[:120]}); nothing was written. "
+            "Check HF_ENDPOINT"
         ) from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
