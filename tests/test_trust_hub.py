@@ -500,3 +500,20 @@ def test_fifo_is_refused(src: Path, store_home: Path, tmp_path: Path, victim: Pa
     with pytest.raises(UnsafeSourceError, match="not a regular file"):
         Store().add_local(src)
     assert_clean(tmp_path, victim)
+
+
+def test_limits_apply_only_inside_bounded(hub: HubServer, tmp_path: Path) -> None:
+    """The hooks on huggingface_hub's shared client do nothing outside deepfx's own calls:
+    another user of huggingface_hub in the same process is not limited."""
+    from huggingface_hub import hf_hub_download
+
+    from deepfx.hub._limits import bounded
+
+    def get(dest: Path) -> Path:
+        return Path(
+            hf_hub_download("hugggof/split", "weights.bin", local_dir=dest, endpoint=hub.url)
+        )
+
+    with pytest.raises(DownloadLimitError), bounded("testing", deadline_s=30, max_bytes=100):
+        get(tmp_path / "a")
+    assert get(tmp_path / "b").stat().st_size == 2048

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class _Limits:
     last_status: int | None = None  # the last failing HTTP status seen (retries hide it)
 
 
+_HOOKS_LOCK = threading.Lock()
 _CURRENT: contextvars.ContextVar[_Limits | None] = contextvars.ContextVar(
     "deepfx_hub_limits", default=None
 )
@@ -85,11 +87,12 @@ def _install_hooks() -> None:
     """Add the two hooks to huggingface_hub's shared client (again, if it was recreated)."""
     from huggingface_hub.utils import get_session
 
-    hooks = get_session().event_hooks
-    if _on_request not in hooks["request"]:
-        hooks["request"].append(_on_request)
-    if _on_response not in hooks["response"]:
-        hooks["response"].append(_on_response)
+    with _HOOKS_LOCK:  # search reads cards from several threads at once
+        hooks = get_session().event_hooks
+        if _on_request not in hooks["request"]:
+            hooks["request"].append(_on_request)
+        if _on_response not in hooks["response"]:
+            hooks["response"].append(_on_response)
 
 
 def _on_request(request: httpx2.Request) -> None:
