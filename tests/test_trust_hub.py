@@ -517,3 +517,31 @@ def test_limits_apply_only_inside_bounded(hub: HubServer, tmp_path: Path) -> Non
     with pytest.raises(DownloadLimitError), bounded("testing", deadline_s=30, max_bytes=100):
         get(tmp_path / "a")
     assert get(tmp_path / "b").stat().st_size == 2048
+
+
+def test_second_layer_commit_and_work_folder_checks(
+    hub: HubServer, tmp_path: Path, victim: Path
+) -> None:
+    """Defence in depth: a RemoteRevision with a bad commit handed to the store directly is
+    refused by the store itself; a work folder planted as a link to the user's files is
+    refused before anything is written into it."""
+    from deepfx.hub.download import RemoteRevision
+    from deepfx.store import Store
+
+    bad = RemoteRevision("hugggof/split", str(victim), [])
+    with pytest.raises(UnsafeHubAnswerError, match="not a commit id"):
+        Store()._install_hub(
+            "hugggof/split",
+            revision=None,
+            pinned=False,
+            kind=None,
+            force=False,
+            on_step=None,
+            remote=bad,
+        )
+    home(tmp_path).mkdir()
+    (home(tmp_path) / "tmp").symlink_to(victim, target_is_directory=True)
+    with pytest.raises(StorePathError, match="outside the store"):
+        Store().install("hugggof/split")
+    (home(tmp_path) / "tmp").unlink()
+    assert_clean(tmp_path, victim)
