@@ -21,6 +21,18 @@ Files with an LFS extension (``.pt``, ``.pt2``, ``.onnx``, ``.bin``, ``.zip``) a
 as LFS objects (sha256), like the hub's default ``.gitattributes``; the git repos hold the
 real bytes. Fault injection: ``corrupt`` (serve flipped bytes of the same size) and
 ``drop`` (close the connection half-way through a file, N times).
+
+Hostile behaviours (a broken or malicious hub, for the trust tests):
+
+* ``fake_sha[repo_id]``: the commit id the info and resolve answers report (``../../x``);
+* ``extra_files[repo_id]``: more file names listed in the info answer (``../evil``, ``a\\b``);
+* ``fail[key]``: answer HTTP ``status`` for the info (key ``repo_id``) or a file
+  (key ``repo_id/path``);
+* ``drip[key]``: send the info (key ``repo_id``) or a file's body one byte every N seconds
+  (each read in time, the whole never done);
+* ``garbage[repo_id]``: answer the info request with these bytes (not the hub's JSON);
+* ``endless``: send a file's body without a length and never end it (until the client
+  hangs up, at most ``ENDLESS_CAP`` bytes).
 """
 
 from __future__ import annotations
@@ -41,6 +53,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 LFS_SUFFIXES = (".pt", ".pt2", ".onnx", ".bin", ".zip")
+ENDLESS_CAP = 512 * 1024 * 1024  # an endless body stops here at the latest (a test's safety)
+DRIP_CAP_S = 60.0  # a dripping body gives up after this long
 TOKEN = "hf_test_token_deepfx"
 
 _GIT_ENV = {
@@ -153,6 +167,12 @@ class HubServer:
         self.drop: dict[str, int] = {}  # "repo_id/path" -> times to cut the body short
         self.delay: dict[str, float] = {}  # "repo_id/path" -> seconds to wait before a GET
         self.stall_s = 0.0  # seconds every request waits before an answer (timeouts)
+        self.fake_sha: dict[str, str] = {}  # repo_id -> commit id to report instead
+        self.extra_files: dict[str, list[str]] = {}  # repo_id -> more names in the file list
+        self.fail: dict[str, int] = {}  # "repo_id" (info) or "repo_id/path" -> HTTP status
+        self.drip: dict[str, float] = {}  # "repo_id[/path]" -> seconds between body bytes
+        self.endless: set[str] = set()  # "repo_id/path" served without end
+        self.garbage: dict[str, bytes] = {}  # repo_id -> the info answer's body, as is
         self.requests: list[str] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -297,12 +317,14 @@ class _Handler(BaseHTTPRequestHandler):
                         "pointerSize": 134,
                     }
             siblings.append(sib)
+        for name in self.hub.extra_files.get(repo_id, []):
+            siblings.append({"rfilename": name, "size": 5, "blobId": "0" * 40})
         return {
             "_id": hashlib.md5(repo_id.encode()).hexdigest()[:24],
             "id": repo_id,
             "modelId": repo_id,
             "author": repo_id.split("/")[0],
-            "sha": sha,
+            "sha": self.hub.fake_sha.get(repo_id, sha),
             "private": False,
             "disabled": False,
             "gated": False,
@@ -316,8 +338,19 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     def _info(self, repo_id: str, rev: str) -> None:
+        if repo_id in self.hub.fail:
+            status = self.hub.fail[repo_id]
+            self._send(status, b"<html>server error</html>", {"Content-Type": "text/html"})
+            return
+        if repo_id in self.hub.garbage:
+            self._send(200, self.hub.garbage[repo_id], {"Content-Type": "application/json"})
+            return
         sha = self._commit_of(repo_id, rev)
-        if sha is not None:
+        if sha is not None and repo_id in self.hub.drip:
+            body = json.dumps(self._model_json(repo_id, sha, files=True)).encode()
+            headers = {"Content-Type": "application/json"}
+            self._send_drip(200, headers, body, self.hub.drip[repo_id])
+        elif sha is not None:
             self._json(self._model_json(repo_id, sha, files=True))
 
     def _list(self, query: dict[str, list[str]]) -> None:
@@ -346,8 +379,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data = self.hub.repos.read(repo_id, entry["blob"])
         key = f"{repo_id}/{file}"
+        if key in self.hub.fail:
+            self._send(self.hub.fail[key], b"<html>server error</html>")
+            return
         headers = {
-            "X-Repo-Commit": sha,
+            "X-Repo-Commit": self.hub.fake_sha.get(repo_id, sha),
             "ETag": f'"{entry["blob"]}"',
             "Accept-Ranges": "bytes",
             "Content-Type": "application/octet-stream",
@@ -370,6 +406,10 @@ class _Handler(BaseHTTPRequestHandler):
         status = 206 if start else 200
         if start:
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        if key in self.hub.endless:
+            return self._send_endless(status, headers)
+        if key in self.hub.drip:
+            return self._send_drip(status, headers, body, self.hub.drip[key])
         if self.hub.drop.get(key, 0) > 0 and len(body) > 1:
             self.hub.drop[key] -= 1
             self.send_response(status)
@@ -382,6 +422,45 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(status, body, headers)
+
+    def _send_endless(self, status: int, headers: Mapping[str, str]) -> None:
+        """A body with no Content-Length (HTTP/1.0: it ends when the connection closes) that
+        never ends: the file list announced a small size, the body goes on and on."""
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        block = b"A" * 65536
+        sent = 0
+        try:
+            while sent < ENDLESS_CAP:
+                self.wfile.write(block)
+                sent += len(block)
+        except OSError:  # the client hung up: what a client that bounds its reads does
+            pass
+        self.close_connection = True
+
+    def _send_drip(
+        self, status: int, headers: Mapping[str, str], body: bytes, every_s: float
+    ) -> None:
+        """The right headers and length, then one byte every ``every_s`` seconds: every
+        read gets data in time, the whole body would take hours."""
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        start = time.monotonic()
+        try:
+            for i in range(len(body)):
+                if time.monotonic() - start > DRIP_CAP_S:
+                    break
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(every_s)
+        except OSError:
+            pass
+        self.close_connection = True
 
     # --- write endpoints ---
     def _create(self) -> None:

@@ -59,6 +59,29 @@ def test_two_processes_install_same_model(hub: HubServer, tmp_path: Path) -> Non
     assert not tmp.exists() or not any(tmp.iterdir())
 
 
+def test_two_forced_installs_at_once(hub: HubServer, tmp_path: Path) -> None:
+    """Two `deepfx models install --force` of one model, as two processes (issue 18): both
+    end cleanly, one after the other; the store's work folder is left empty. (The first
+    used to remove `<root>/tmp` under the second, which was waiting for the lock.)"""
+    from deepfx.store import Store
+
+    hub.delay["hugggof/split/model.pt"] = 1.0  # the first holds the lock while the second waits
+    cmd = [sys.executable, "-m", "deepfx", "models", "install", "--force", "hugggof/split"]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    assert all("installed" in o[0] for o in outs)
+    gets = [r for r in hub.requests if r.startswith("GET") and r.endswith("/model.pt")]
+    assert len(gets) == 2  # the second really installed again, after the first
+    (m,) = Store().installed()
+    assert [p.name for p in m.folder.parent.iterdir() if p.is_dir()] == [m.commit]
+    tmp = tmp_path / "deepfx-home" / "tmp"
+    assert not tmp.exists() or not any(tmp.iterdir())
+
+
 @pytest.fixture()
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 200 KB filesystem (tmpfs); skipped where it cannot be mounted (needs root)."""

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from hub_helpers import EFFECT_CARD, make_audacitorch_effect
 
-from deepfx.errors import AlreadyInstalledError, CardError, ModelNotFoundError, NotInstalledError
+from deepfx.errors import (
+    AlreadyInstalledError,
+    CardError,
+    ModelNotFoundError,
+    NotInstalledError,
+    UnsafeSourceError,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,7 @@ def test_zip_path_traversal_refused(folder: Path, tmp_path: Path, home: Path) ->
         zf.write(folder / "metadata.json", "metadata.json")
         zf.write(folder / "model.pt", "model.pt")
         zf.writestr("../../escaped.txt", "owned")
-    with pytest.raises(ModelNotFoundError, match="unsafe path"):
+    with pytest.raises(UnsafeSourceError, match="unsafe path"):
         Store().add_local(z)
     assert not (tmp_path / "escaped.txt").exists() and not (home.parent / "escaped.txt").exists()
     assert Store().installed() == []

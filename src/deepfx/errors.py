@@ -32,7 +32,11 @@ Tree::
     │   ├── NetworkError (ConnectionError)
     │   ├── ChecksumMismatchError
     │   ├── DiskFullError (OSError)
-    │   └── PublishError
+    │   ├── PublishError
+    │   ├── UnsafeHubAnswerError (ValueError)  commit id / file name / size a hub must not send
+    │   ├── DownloadLimitError                 a download broke its deadline or size bound
+    │   ├── UnsafeSourceError (ValueError)     add-local: a link out, a loop, too many files
+    │   └── StorePathError                     a store path resolves outside the store
     └── AudacityError
         ├── AudacityNotRunningError (ConnectionError)
         ├── AudacityTimeoutError (TimeoutError)
@@ -60,6 +64,7 @@ __all__ = [
     "ContractError",
     "DeepfxError",
     "DiskFullError",
+    "DownloadLimitError",
     "EmptyAudioError",
     "ExportError",
     "HubError",
@@ -72,6 +77,9 @@ __all__ = [
     "OutputError",
     "PublishError",
     "SelectionError",
+    "StorePathError",
+    "UnsafeHubAnswerError",
+    "UnsafeSourceError",
     "UsageError",
     "ValidationFailed",
     "WrongModelTypeError",
@@ -274,6 +282,29 @@ class DiskFullError(HubError, OSError):
 
 class PublishError(HubError):
     pass
+
+
+class UnsafeHubAnswerError(HubError, ValueError):
+    """The hub answered something deepfx will not turn into files: a commit id that is not
+    40 hex digits, a file name that is absolute, has ``..``, a backslash or a NUL, an HTTP
+    5xx. Nothing was written; the message names the server and the value (shortened)."""
+
+
+class DownloadLimitError(HubError):
+    """A download ran past its overall deadline (``DEEPFX_HUB_TIMEOUT`` plus the time at
+    ``DEEPFX_HUB_MIN_RATE``) or sent more bytes than the hub announced for the file.
+    Nothing was installed."""
+
+
+class UnsafeSourceError(HubError, ValueError):
+    """A local model folder or .zip holds something ``add-local`` refuses: a link that leads
+    out of the folder, a link loop, a special file, or more files / bytes than the bounds
+    (``DEEPFX_LOCAL_MAX_FILES``, ``DEEPFX_LOCAL_MAX_BYTES``). The message names the entry."""
+
+
+class StorePathError(HubError):
+    """A path the store was about to write or remove resolves (after links) outside the
+    store's root; nothing was written or removed."""
 
 
 # --- Audacity --------------------------------------------------------------------------

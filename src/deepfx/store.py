@@ -16,6 +16,11 @@ built-ins ``builtin/<name>``. An install downloads (or copies, or builds) into
 ``<root>/tmp``, verifies every file, validates the card and loads the network, and only
 then renames the folder into place and switches ``active.json``: a failure at any step
 leaves nothing behind, and the previous revision keeps working until the switch.
+
+Every path the store writes or removes goes through :meth:`Store._checked`: it must
+resolve, after links, inside ``<root>``, else :class:`~deepfx.errors.StorePathError` and
+nothing is touched. Folder names come only from checked values (a 40-hex commit id, a
+content hash, a validated model name), never from a server or a card unchecked.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from deepfx.errors import (
     HubError,
     ModelNotFoundError,
     NotInstalledError,
+    StorePathError,
     WrongModelTypeError,
 )
 
@@ -65,16 +71,28 @@ Kind = Literal["effect", "analyzer"]
 StepCallback = Callable[[str], None]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: The only names a revision folder can have: a hub commit, or a local/built-in content id.
+_FOLDER_RE = re.compile(r"^(?:[0-9a-f]{40}|(?:local|builtin)-[0-9a-f]{16})$")
 
 
 def default_root() -> Path:
     """Where models live: ``DEEPFX_HOME`` if set, else the user data folder (platformdirs)."""
-    env = os.environ.get("DEEPFX_HOME")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_dir
+    from deepfx.settings import home
 
-    return Path(user_data_dir("deepfx", appauthor=False))
+    return home()
+
+
+def inside_root(root: Path, path: Path, *, what: str = "a store path") -> Path:
+    """``path`` if it resolves, after every link, to ``root`` or below it; else
+    :class:`StorePathError`. The one check every store write and removal goes through."""
+    real_root = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(path))
+    if real == real_root or real.is_relative_to(real_root):
+        return path
+    raise StorePathError(
+        f"refusing to touch {what} {path}: it resolves to {real}, outside the store "
+        f"{real_root}; nothing was written or removed (remove the link or fix DEEPFX_HOME)"
+    )
 
 
 @dataclass(frozen=True)
@@ -147,16 +165,20 @@ class RemovePlan:
 
         Returns the number of bytes freed.
         """
-        with Store(self._store_root)._lock(self.name):  # not while it is being installed
-            if not self.folder.exists():
+        store = Store(self._store_root)
+        with store._lock(self.name):  # not while it is being installed
+            folder = store._checked(self.folder, "the model folder")
+            if folder != store._model_dir(self.name):
+                raise StorePathError(f"refusing to remove {folder}: not the folder of {self.name}")
+            if not folder.exists():
                 raise NotInstalledError(self.name)
-            trash_root = self._store_root / "tmp"
-            trash_root.mkdir(parents=True, exist_ok=True)
-            trash = Path(tempfile.mkdtemp(prefix=".remove-", dir=trash_root))
-            os.replace(self.folder, trash / "model")
-            shutil.rmtree(trash, ignore_errors=True)
-            _prune_empty(self.folder.parent, stop=self._store_root / "models")
-            _prune_empty(trash_root, stop=self._store_root)
+            trash = store._work_dir(".remove-")
+            try:
+                os.replace(folder, trash / "model")
+            finally:
+                shutil.rmtree(trash, ignore_errors=True)
+            _prune_empty(folder.parent, stop=store.models_dir)
+            _prune_empty(trash.parent, stop=store.root)
         return self.bytes_freed
 
 
@@ -346,14 +368,30 @@ class Store:
         return UpdateResult(current.name, current.commit, remote.commit, changed, note)
 
     def remove(self, name: str) -> RemovePlan:
-        """Plan the removal of ``name``: see what will be freed, then call ``.execute()``."""
-        entry = self.info(name)
-        model_dir = entry.folder.parent
-        paths = sorted(p for p in model_dir.rglob("*") if p.is_file())
-        size = sum(p.stat().st_size for p in paths)
-        return RemovePlan(entry.name, model_dir, paths, size, self.root)
+        """Plan the removal of ``name``: see what will be freed, then call ``.execute()``.
+
+        The folder removed is the model's own ``<root>/models/<org>/<name>``, derived from
+        its name and checked to resolve inside the store, never from what a manifest says.
+        """
+        full = self.resolve_name(name)
+        entry = self.info(full)
+        model_dir = self._checked(self._model_dir(full), "the model folder")
+        paths: list[Path] = []
+        size = 0
+        for top, _dirs, names in os.walk(model_dir):  # links are not followed
+            for n in names:
+                p = Path(top) / n
+                st = p.lstat()
+                if not p.is_symlink():
+                    paths.append(p)
+                    size += st.st_size
+        return RemovePlan(entry.name, model_dir, sorted(paths), size, self.root)
 
     # --- internals ---------------------------------------------------------------------
+
+    def _checked(self, path: Path, what: str = "a store path") -> Path:
+        """``path`` if it resolves inside the store root (see :func:`inside_root`)."""
+        return inside_root(self.root, path, what=what)
 
     def _model_dir(self, full: str) -> Path:
         if not _NAME_RE.match(full):
@@ -361,12 +399,28 @@ class Store:
         org, model = full.split("/", 1)
         return self.models_dir / org / model
 
+    def _work_dir(self, prefix: str) -> Path:
+        """A new private folder under ``<root>/tmp``. Another deepfx may remove the empty
+        ``tmp`` folder at any moment (after its own install); then it is made again."""
+        tmp_root = self._checked(self.root / "tmp", "the work folder")
+        for _ in range(20):
+            tmp_root.mkdir(parents=True, exist_ok=True)
+            try:
+                return Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_root))
+            except FileNotFoundError:
+                continue
+        raise OSError(errno.ENOENT, "the store's work folder keeps disappearing", str(tmp_root))
+
     def _read_entry(self, model_dir: Path) -> InstalledModel | None:
         try:
             active = json.loads((model_dir / ACTIVE_NAME).read_text(encoding="utf-8"))
-            folder = model_dir / str(active["revision"])
+            revision = active["revision"]
+            if not isinstance(revision, str) or not _FOLDER_RE.match(revision):
+                return None  # not a name the store writes: never follow it
+            folder = model_dir / revision
+            self._checked(folder)
             man = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, StorePathError):
             return None
         return InstalledModel(
             name=man["name"],
@@ -387,11 +441,13 @@ class Store:
     def _lock(self, full: str) -> Iterator[None]:
         from filelock import FileLock, Timeout
 
-        locks = self.root / "locks"
+        from deepfx.settings import lock_timeout_s
+
+        locks = self._checked(self.root / "locks", "the lock folder")
         locks.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(locks / (full.replace("/", "--") + ".lock")))
         try:
-            lock.acquire(timeout=float(os.environ.get("DEEPFX_LOCK_TIMEOUT", "600")))
+            lock.acquire(timeout=lock_timeout_s())
         except Timeout:
             raise HubError(
                 f"another deepfx is installing {full} and did not finish in time; try again"
@@ -412,8 +468,11 @@ class Store:
         on_step: StepCallback | None,
         remote: Any = None,
     ) -> InstallResult:
-        from deepfx.hub.download import fetch_revision, resolve_revision
+        from deepfx.hub._client import check_repo_id
+        from deepfx.hub.download import check_commit, fetch_revision, resolve_revision
 
+        if repo_id.count("/") <= 1:  # more looks like a path: the message below says so
+            check_repo_id(repo_id)  # the hub's own rules, before any request: UsageError
         if not _NAME_RE.match(repo_id):
             raise ModelNotFoundError(
                 f"{repo_id!r} is not a repo id (`user/model`), a built-in (`builtin/<x>`) "
@@ -422,6 +481,7 @@ class Store:
         if remote is None:
             _step(on_step, f"looking up {repo_id}" + (f"@{revision}" if revision else ""))
             remote = resolve_revision(repo_id, revision=revision)
+        commit = check_commit(remote.commit, repo_id)
 
         def build(dest: Path) -> list[dict[str, Any]]:
             free = shutil.disk_usage(dest).free
@@ -450,7 +510,7 @@ class Store:
             repo_id,
             source="hub",
             repo_id=repo_id,
-            commit=remote.commit,
+            commit=commit,
             revision=revision or "main",
             pinned=pinned,
             build=build,
@@ -496,11 +556,11 @@ class Store:
         force: bool,
         on_step: StepCallback | None,
     ) -> InstallResult:
-        model_dir = self._model_dir(full)
-        tmp_root = self.root / "tmp"
+        model_dir = self._checked(self._model_dir(full), "the model folder")
+        tmp_root = self._checked(self.root / "tmp", "the work folder")
         try:
-            tmp_root.mkdir(parents=True, exist_ok=True)
-            _clean_stale(tmp_root)
+            if tmp_root.is_dir():
+                _clean_stale(tmp_root)
             with self._lock(full):
                 previous = self._read_entry(model_dir)
                 if (
@@ -512,7 +572,7 @@ class Store:
                         f"{full} is already installed (revision {previous.commit[:12]}); "
                         f"use `deepfx models update {full}` or `--force` to reinstall"
                     )
-                work = Path(tempfile.mkdtemp(prefix=".install-", dir=tmp_root))
+                work = self._work_dir(".install-")
                 try:
                     staged = work / "model"
                     staged.mkdir()
@@ -529,6 +589,8 @@ class Store:
                             "use `--force` to reinstall"
                         )
                     folder_name = commit if source == "hub" else f"{source}-{commit[:16]}"
+                    if not _FOLDER_RE.match(folder_name):
+                        raise StorePathError(f"refusing {folder_name!r} as a folder name")
                     manifest = {
                         "name": full,
                         "source": source,
@@ -547,8 +609,10 @@ class Store:
                     _step(on_step, f"moving {full} into place")
                     created = not model_dir.exists()
                     model_dir.mkdir(parents=True, exist_ok=True)
+                    self._checked(model_dir, "the model folder")  # no link planted on the way
                     try:
-                        target = model_dir / folder_name
+                        target = self._checked(model_dir / folder_name, "the revision folder")
+                        self._checked(model_dir / ACTIVE_NAME, "the active revision file")
                         if target.exists():  # same revision reinstalled with --force
                             aside = work / "old"
                             os.replace(target, aside)
@@ -563,7 +627,7 @@ class Store:
                         raise
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
-                _drop_old_revisions(model_dir, keep=folder_name)
+                _drop_old_revisions(self, model_dir, keep=folder_name)
                 entry = self._read_entry(model_dir)
                 assert entry is not None  # just written
                 return InstallResult(entry, previous.commit if previous else None)
@@ -728,12 +792,17 @@ def _content_id(files: list[dict[str, Any]]) -> str:
     return h.hexdigest()
 
 
-def _drop_old_revisions(model_dir: Path, *, keep: str) -> None:
+def _drop_old_revisions(store: Store, model_dir: Path, *, keep: str) -> None:
     """Delete revisions other than ``keep``. On POSIX a process still running the old
-    network keeps its open files; on Windows a locked folder is left for the next install."""
+    network keeps its open files; on Windows a locked folder is left for the next install.
+    A link found here is removed itself, never what it points to."""
     for p in model_dir.iterdir():
-        if p.is_dir() and p.name != keep:
-            shutil.rmtree(p, ignore_errors=True)
+        if p.name == keep or p.name == ACTIVE_NAME:
+            continue
+        if p.is_symlink():
+            p.unlink(missing_ok=True)
+        elif p.is_dir():
+            shutil.rmtree(store._checked(p, "an old revision"), ignore_errors=True)
 
 
 def _clean_stale(tmp_root: Path, *, older_than_s: float = 24 * 3600) -> None:
@@ -752,7 +821,8 @@ def _prune_empty(folder: Path, *, stop: Path) -> None:
     folder, stop = Path(folder), Path(stop)
     while folder != stop and stop in folder.parents:
         try:
+            inside_root(stop, folder)
             folder.rmdir()
-        except OSError:
+        except (OSError, StorePathError):
             return
         folder = folder.parent

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from deepfx.errors import DiskFullError, HubError, ModelNotFoundError, NetworkError
+from deepfx.errors import (
+    DiskFullError,
+    HubError,
+    ModelNotFoundError,
+    NetworkError,
+    UnsafeHubAnswerError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -22,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ENDPOINT",
     "api",
+    "check_repo_id",
     "endpoint",
     "hf_cache_dir",
     "hub_errors",
@@ -59,11 +68,30 @@ def hf_cache_dir() -> str:
 
 
 def timeout_s() -> float:
-    """Seconds to wait for the hub to answer a metadata request (``DEEPFX_HUB_TIMEOUT``)."""
+    """Seconds to wait for the hub to answer a metadata request (``DEEPFX_HUB_TIMEOUT``);
+    a bad value is a :class:`~deepfx.errors.UsageError` (see :mod:`deepfx.settings`)."""
+    from deepfx.settings import hub_timeout_s
+
+    return hub_timeout_s()
+
+
+def check_repo_id(repo_id: str) -> None:
+    """Refuse a repo id that huggingface_hub's own validator refuses (``user/x--y``,
+    ``x.git``, over 96 characters...) with a :class:`~deepfx.errors.UsageError`, before any
+    request; the message quotes at most 60 characters of it."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
     try:
-        return float(os.environ.get("DEEPFX_HUB_TIMEOUT", "15"))
-    except ValueError:
-        return 15.0
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        shown = repr(repo_id) if len(repo_id) <= 60 else repr(repo_id[:57] + "...")
+        reason = str(exc).split(": '", 1)[0].rstrip(".:")
+        if len(repo_id) > 96:
+            reason = f"it is {len(repo_id)} characters long, the hub allows at most 96"
+        raise UsageError(
+            f"{shown} is not a valid hub repo id ({reason}); a repo id looks like `user/model`"
+        ) from None
 
 
 def api() -> HfApi:
@@ -114,6 +142,22 @@ def hub_errors(
             f"no model repo{repo} on {where}; check the name (it looks like `user/model`), "
             "or log in with `hf auth login` if it is private"
         ) from None
+    except hf.HFValidationError as exc:
+        raise UsageError(f"invalid value while {what}{repo}: {_first_line(exc)[:200]}") from None
+    except hf.LocalEntryNotFoundError as exc:
+        # huggingface_hub gives up on a file after retrying a failing HEAD (HTTP 5xx,
+        # timeouts) and says "not in the local cache": name the real cause instead
+        cause = exc.__cause__
+        if isinstance(cause, hf.HfHubHTTPError) and cause.response is not None:
+            detail = f"answered HTTP {cause.response.status_code}"
+        elif isinstance(cause, httpx2.TimeoutException):
+            detail = "did not answer in time (DEEPFX_HUB_TIMEOUT sets the wait)"
+        else:
+            detail = f"could not be used ({type(cause or exc).__name__})"
+        raise NetworkError(
+            f"the hub at {where} {detail} while {what}{repo}; nothing was installed, "
+            "try again later"
+        ) from None
     except hf.OfflineModeIsEnabled:
         raise NetworkError(
             f"offline mode is on (HF_HUB_OFFLINE); cannot reach {where} while {what}"
@@ -133,6 +177,13 @@ def hub_errors(
         raise NetworkError(
             f"cannot reach the hub at {where} while {what}{repo} ({type(exc).__name__}: "
             f"{_first_line(exc)}); check your connection or HF_ENDPOINT and try again"
+        ) from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        # huggingface_hub parsing an answer that is not the hub's JSON (garbage, wrong types)
+        raise UnsafeHubAnswerError(
+            f"the hub at {where} sent an answer deepfx cannot read while {what}{repo} "
+            f"({type(exc).__name__}: {_first_line(exc)[:120]}); nothing was written. "
+            "Check HF_ENDPOINT"
         ) from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:

@@ -26,7 +26,7 @@ from typing import Any
 
 from deepfx._fs import atomic_write_text
 from deepfx.card import CARD_FILENAME, CardWarning, load_card
-from deepfx.errors import CardError, HubError, NetworkError
+from deepfx.errors import CardError, HubError, NetworkError, UsageError
 from deepfx.hub._client import api, check_online, endpoint, hf_cache_dir, hub_errors, timeout_s
 
 __all__ = [
@@ -209,9 +209,19 @@ def remote_card(repo_id: str, *, revision: str | None = None) -> HubModel:
     """Fetch and read (leniently) one repo's ``metadata.json`` into a :class:`HubModel`."""
     from huggingface_hub import hf_hub_download
 
+    from deepfx.hub._client import check_repo_id
+    from deepfx.hub._limits import bounded
+    from deepfx.settings import HUB_METADATA_MAX_BYTES
+
+    check_repo_id(repo_id)
     check_online()
     model = HubModel(repo_id=repo_id, sources=[])
-    with hub_errors("reading a model card", repo_id=repo_id, revision=revision):
+    with (
+        hub_errors("reading a model card", repo_id=repo_id, revision=revision),
+        bounded(
+            "reading a model card", deadline_s=2 * timeout_s(), max_bytes=HUB_METADATA_MAX_BYTES
+        ),
+    ):
         try:
             path = hf_hub_download(
                 repo_id,
@@ -249,17 +259,17 @@ def remote_card(repo_id: str, *, revision: str | None = None) -> HubModel:
 
 
 def _ttl() -> float:
-    try:
-        return float(os.environ.get("DEEPFX_HUB_TTL", DEFAULT_TTL_S))
-    except ValueError:
-        return DEFAULT_TTL_S
+    from deepfx.settings import hub_ttl_s
+
+    return hub_ttl_s(DEFAULT_TTL_S)
 
 
 def _cache_path(cache_dir: Path | None) -> Path:
     if cache_dir is None:
-        from deepfx.store import default_root
+        from deepfx.store import default_root, inside_root
 
-        cache_dir = default_root() / "cache"
+        root = default_root()
+        return inside_root(root, root / "cache" / "hub-models.json", what="the listing cache")
     return Path(cache_dir) / "hub-models.json"
 
 
@@ -282,7 +292,17 @@ def _probe() -> None:
     """
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-    with hub_errors("checking the hub is reachable"):
+    from deepfx.hub._limits import bounded
+    from deepfx.settings import HUB_METADATA_MAX_BYTES
+
+    with (
+        hub_errors("checking the hub is reachable"),
+        bounded(
+            "checking the hub is reachable",
+            deadline_s=2 * timeout_s(),
+            max_bytes=HUB_METADATA_MAX_BYTES,
+        ),
+    ):
         resp = get_session().get(
             f"{endpoint()}/api/models",
             params={"filter": SEARCH_TAG, "limit": 1},
@@ -297,6 +317,9 @@ def _fetch_listing() -> tuple[list[HubModel], list[str]]:
     from huggingface_hub import errors as hf
     from huggingface_hub import hf_hub_download
 
+    from deepfx.hub._limits import bounded
+    from deepfx.settings import HUB_METADATA_MAX_BYTES
+
     check_online()
     _probe()
     found: dict[str, list[str]] = {}
@@ -304,7 +327,14 @@ def _fetch_listing() -> tuple[list[HubModel], list[str]]:
     notes: list[str] = []
     for repo, file in curated_lists():
         try:
-            with hub_errors("reading a curated model list", repo_id=repo):
+            with (
+                hub_errors("reading a curated model list", repo_id=repo),
+                bounded(
+                    "reading a curated model list",
+                    deadline_s=2 * timeout_s(),
+                    max_bytes=HUB_METADATA_MAX_BYTES,
+                ),
+            ):
                 try:
                     path = hf_hub_download(
                         repo,
@@ -329,7 +359,12 @@ def _fetch_listing() -> tuple[list[HubModel], list[str]]:
         for rid in ids:
             if isinstance(rid, str) and "/" in rid:
                 found.setdefault(rid.strip(), []).append(f"curated:{repo}")
-    with hub_errors(f"searching models tagged {SEARCH_TAG!r}"):
+    what = f"searching models tagged {SEARCH_TAG!r}"
+    with (
+        hub_errors(what),
+        # every page of the listing together: 10 x DEEPFX_HUB_TIMEOUT
+        bounded(what, deadline_s=10 * timeout_s(), max_bytes=HUB_METADATA_MAX_BYTES),
+    ):
         for info in api().list_models(filter=SEARCH_TAG, full=True):
             found.setdefault(info.id, []).append("tag")
             commits[info.id] = info.sha
@@ -340,7 +375,7 @@ def _fetch_listing() -> tuple[list[HubModel], list[str]]:
             return remote_card(rid)
         except NetworkError:
             raise
-        except HubError as exc:
+        except (HubError, UsageError) as exc:  # a bad id in a list: shown, not fatal
             return HubModel(repo_id=rid, sources=[], problem=str(exc))
 
     ids = sorted(found, key=str.lower)
