@@ -151,8 +151,9 @@ class UnsafeModelError(ModelLoadError):
     def __init__(self, path: Path | str, what: str, cause: str):
         self.what = what
         super().__init__(
-            path, f"refused for safety: {cause}; deepfx only runs models whose files cannot "
-            "run code or touch files (see docs/security-models.md)"
+            path,
+            f"refused for safety: {cause}; deepfx only runs models whose files cannot "
+            "run code or touch files (see docs/security-models.md)",
         )
 
 

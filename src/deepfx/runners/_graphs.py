@@ -102,9 +102,9 @@ def _fx_target_name(target: Any) -> str | None:
     import torch
 
     if isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
-        ns = target.namespace
-        name = target._schema.name.split("::", 1)[-1] if hasattr(target, "_schema") else ""
-        return f"{ns}::{name}"
+        schema: Any = getattr(target, "_schema", None)
+        name = str(schema.name) if schema is not None else ""
+        return name if "::" in name else f"{target.namespace}::{name or '?'}"
     return None
 
 
@@ -115,9 +115,7 @@ def check_fx_graph(graph_module: Any, path: Path) -> None:
 
     import torch
 
-    py_ok = {
-        getattr(operator, t.split(".", 1)[1]) for t in PY_OPERATOR_TARGETS if t[0] == "_"
-    }
+    py_ok = {getattr(operator, t.split(".", 1)[1]) for t in PY_OPERATOR_TARGETS if t[0] == "_"}
     py_ok |= {getattr(math, t.split(".", 1)[1]) for t in PY_OPERATOR_TARGETS if t[0] == "m"}
     py_ok |= {
         getattr(torch, t.split(".", 1)[1])
@@ -211,8 +209,9 @@ def _check_external(tensor: Any, path: Path) -> None:
     folder = path.parent.resolve()
     if not location or os.path.isabs(location) or "\\" in location or ":" in location:
         raise UnsafeModelError(
-            path, location[:80], f"external data location {location[:80]!r} is not a plain "
-            "relative file name"
+            path,
+            location[:80],
+            f"external data location {location[:80]!r} is not a plain relative file name",
         )
     if ".." in Path(location).parts:
         raise UnsafeModelError(
@@ -222,11 +221,13 @@ def _check_external(tensor: Any, path: Path) -> None:
     real = target.resolve()
     if folder not in real.parents:
         raise UnsafeModelError(
-            path, location[:80], f"external data {location[:80]!r} resolves outside the model "
-            "folder (a link?)"
+            path,
+            location[:80],
+            f"external data {location[:80]!r} resolves outside the model folder (a link?)",
         )
     if target.is_symlink() or not real.is_file():
         raise UnsafeModelError(
-            path, location[:80], f"external data {location[:80]!r} is not a plain file in the "
-            "model folder"
+            path,
+            location[:80],
+            f"external data {location[:80]!r} is not a plain file in the model folder",
         )

@@ -87,8 +87,10 @@ def check_pickle(data: bytes, path: Path, member: str) -> None:
         for op, arg, _pos in pickletools.genops(data):
             if op.name in _REFUSED_OPCODES:
                 raise UnsafeModelError(
-                    path, op.name, f"{member} uses the pickle opcode {op.name}, which deepfx "
-                    "cannot check statically"
+                    path,
+                    op.name,
+                    f"{member} uses the pickle opcode {op.name}, which deepfx "
+                    "cannot check statically",
                 )
             if op.name in ("GLOBAL", "INST"):
                 module, _, name = str(arg).partition(" ")

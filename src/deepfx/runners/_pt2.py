@@ -49,15 +49,18 @@ _SYMPY_NAMES = frozenset(
     positive negative integer real nonnegative nonpositive finite zero nonzero even odd
     rational commutative""".split()
 )
-_TOKEN = re.compile(r"\s+|[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?(?:e[+-]?\d+)?|'[A-Za-z0-9_]*'|[-+*/(),=<>!%&|~^]")
+_TOKEN = re.compile(
+    r"\s+|[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?(?:e[+-]?\d+)?|'[A-Za-z0-9_]*'|[-+*/(),=<>!%&|~^]"
+)
 _GUARD_NAMES = frozenset(
     """L min max abs math Eq Ne Ge Gt Le Lt Min Max Mod PythonMod FloorDiv TrueDiv
     IntTrueDiv FloatTrueDiv PowByNatural FloatPow CeilToInt FloorToInt TruncToInt
     RoundToInt RoundDecimal ToFloat Abs floor ceiling IsNonOverlappingAndDenseIndicator
     cast_symbool_to_symint_guardless OpaqueUnaryFn_sqrt True False""".split()
 )
-_GUARD_ATTRS = frozenset({"size", "stride", "storage_offset", "dim", "numel", "floor", "ceil",
-                          "trunc", "sqrt"})
+_GUARD_ATTRS = frozenset(
+    {"size", "stride", "storage_offset", "dim", "numel", "floor", "ceil", "trunc", "sqrt"}
+)
 _GUARD_NODES = (
     ast.Expression, ast.Compare, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name,
     ast.Subscript, ast.Call, ast.Attribute, ast.Load, ast.Tuple, ast.operator, ast.unaryop,
@@ -131,8 +134,9 @@ def _check_program_json(obj: Any, path: Path) -> None:
         if isinstance(cur, dict):
             if "as_graph" in cur:
                 raise _refuse(
-                    path, "as_graph", "the program has a nested graph (control flow "
-                    "operators are not supported)"
+                    path,
+                    "as_graph",
+                    "the program has a nested graph (control flow operators are not supported)",
                 )
             target = cur.get("target")
             if isinstance(target, str) and "inputs" in cur:
