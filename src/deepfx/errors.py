@@ -88,11 +88,14 @@ def excerpt(text: object, limit: int = 80) -> str:
     value is ``repr``-quoted (so control characters and newlines cannot break the line)
     and cut to about ``limit`` characters with ``…`` and the full length noted.
     """
-    s = text if isinstance(text, str) else str(text)
-    if len(s) > limit:
-        head = repr(s[:limit])
-        return f"{head}… ({len(s)} characters)"
-    return repr(s)
+    try:
+        s = text if isinstance(text, str) else str(text)
+    except ValueError:  # an int of more than 4300 digits cannot even be printed
+        return "<a number with thousands of digits>"
+    quoted = repr(s[:limit])
+    if len(quoted) > limit + 2:  # escapes (\\n, \\x00) made it longer: cut the quoted form
+        quoted = quoted[: limit + 1] + quoted[0]
+    return f"{quoted}… ({len(s)} characters)" if len(s) > limit else quoted
 
 
 class DeepfxError(Exception):

@@ -35,7 +35,8 @@ TupleIndex TupleSlice DictConstruct DictIndex NumToTensor RaiseException Uniniti
 unchecked_cast device dtype data max min tolist CreateObject Enter Exit isinstance is_cuda
 is_cpu is_mps layout shape requires_grad abs rangelist StringIndex type AutogradZero
 AutogradAdd ImplicitTensorToNum EnumName EnumValue Guard BailOut TypeCheck
-unchecked_unwrap_optional ConstantChunk MMTreeReduce MMBatchSide Store Load
+unchecked_unwrap_optional ConstantChunk MMTreeReduce MMBatchSide Store Load is_nested
+is_sparse is_quantized is_meta is_xpu is_xla is_vulkan is_ipu is_mkldnn name index
 """.split()
 
 _ATEN = """
@@ -111,6 +112,8 @@ _local_scalar_dense _unsafe_view _reshape_alias embedding embedding_bag one_hot
 cosine_similarity pairwise_distance cdist mse_loss l1_loss smooth_l1_loss huber_loss
 cross_entropy nll_loss binary_cross_entropy binary_cross_entropy_with_logits kl_div
 pdist triu_indices tril_indices quantile nanquantile nansum nanmean mT mH adjoint
+is_autocast_enabled is_autocast_cpu_enabled is_grad_enabled is_inference_mode_enabled
+is_nonzero is_same_size is_signed is_leaf get_device
 """.split()
 
 #: Qualified names (``namespace::name``, no overload) that may appear in a graph.

@@ -32,11 +32,8 @@ _ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("torch", "device"),
         ("torch.nn.parameter", "Parameter"),
         ("collections", "OrderedDict"),
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "slice"),
-        ("builtins", "complex"),
     ]
+    + [(m, n) for m in ("builtins", "__builtin__") for n in ("set", "frozenset", "slice")]
     + [
         ("torch.jit._pickle", n)
         for n in (
