@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from deepfx.errors import UnsafeModelError
+from deepfx.errors import ModelLoadError, UnsafeModelError
 from deepfx.runners._allowlist import PY_OPERATOR_TARGETS
 from deepfx.runners._graphs import check_fx_graph, check_torch_op
 from deepfx.runners._pickles import check_pickle
@@ -165,6 +165,12 @@ def _member_names(path: Path) -> list[str]:
     if len(tops) != 1 or any("/" not in n for n in names):
         raise _refuse(path, "zip", "not a torch.export archive (members outside one folder)")
     rel = [n.split("/", 1)[1] for n in names if not n.endswith("/")]
+    if "archive_version" not in rel or not any(n.startswith("models/") for n in rel):
+        raise ModelLoadError(
+            path,
+            "not a loadable torch.export program (the archive holds no program; "
+            "export one with `deepfx export --format pt2`)",
+        )
     for name in rel:
         ok = (
             name in _KNOWN_FILES
