@@ -288,6 +288,19 @@ class HidesInExportedMethod(nn.Module):
         return torch.from_file(self.secret, size=1)
 
 
+def _leak(path: str) -> torch.Tensor:
+    return torch.from_file(path, size=1)
+
+
+class HidesInFunction(nn.Module):
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + _leak(self.secret)[0]
+
+
 class SetState(nn.Module):
     def __init__(self, secret: str) -> None:
         super().__init__()
@@ -307,7 +320,9 @@ class SetState(nn.Module):
         torch.from_file(self.secret, size=1)
 
 
-@pytest.mark.parametrize("make", [ReadsFile, HidesInSubmodule, HidesInExportedMethod, SetState])
+@pytest.mark.parametrize(
+    "make", [ReadsFile, HidesInSubmodule, HidesInExportedMethod, HidesInFunction, SetState]
+)
 def test_torchscript_file_access_refused(tmp_path: Path, make: type[nn.Module]) -> None:
     secret = tmp_path / "secret.bin"
     secret.write_bytes(b"\x00" * 64)

@@ -62,19 +62,38 @@ def check_torchscript_archive(zf: zipfile.ZipFile, path: Path) -> None:
                 )
 
 
-def _walk_block(block: Any, seen: set[str]) -> None:
+def _walk_block(block: Any, seen: set[str], calls: set[tuple[str, str]]) -> bool:
+    """Collect node kinds (and module method calls); True if a call needs inlining."""
+    needs_inline = False
     for node in block.nodes():
-        seen.add(node.kind())
+        kind = node.kind()
+        if kind == "prim::CallMethod":
+            calls.add((node.inputsAt(0).type().qualified_name(), node.s("name")))
+        elif kind == "prim::CallFunction":
+            needs_inline = True
+        else:
+            seen.add(kind)
         for sub in node.blocks():
-            _walk_block(sub, seen)
+            needs_inline |= _walk_block(sub, seen, calls)
+    return needs_inline
 
 
 def torchscript_ops(module: Any) -> set[str]:
-    """Every node kind in every method of every submodule, inlined (on copies)."""
+    """Every operator any method of any submodule can reach.
+
+    Each (module type, method) graph is walked once, nested blocks included. A call to a
+    method of a submodule is covered because every method of every submodule is walked
+    (checked below: a call to anything else counts as unresolved); a graph that calls a
+    function, or a method the walk did not cover, is inlined on a copy
+    (``torch._C._jit_pass_inline``) and walked again, so nothing can hide in a callee.
+    A call still left after inlining is reported as ``prim::CallFunction`` /
+    ``prim::CallMethod`` (not allowed).
+    """
     import torch
 
     seen: set[str] = set()
     done: set[tuple[str, str]] = set()
+    graphs: list[tuple[Any, set[tuple[str, str]], bool]] = []
     for sub in [module, *module.modules()]:
         c = sub._c
         type_name = c._type().qualified_name()
@@ -82,9 +101,18 @@ def torchscript_ops(module: Any) -> set[str]:
             if (type_name, name) in done:
                 continue
             done.add((type_name, name))
-            graph = c._get_method(name).graph.copy()
-            torch._C._jit_pass_inline(graph)
-            _walk_block(graph.block(), seen)
+            graph = c._get_method(name).graph
+            calls: set[tuple[str, str]] = set()
+            graphs.append((graph, calls, _walk_block(graph.block(), seen, calls)))
+    for graph, calls, needs_inline in graphs:
+        if needs_inline or not calls <= done:
+            inlined = graph.copy()
+            torch._C._jit_pass_inline(inlined)
+            left: set[tuple[str, str]] = set()
+            if _walk_block(inlined.block(), seen, left):
+                seen.add("prim::CallFunction")
+            if left:
+                seen.add("prim::CallMethod")
     return seen
 
 
