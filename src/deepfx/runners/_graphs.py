@@ -222,6 +222,8 @@ def check_onnx(path: Path) -> None:
                 walk(g)
             if attr.HasField("t"):
                 _check_external(attr.t, path)
+            if attr.HasField("sparse_tensor"):
+                _check_external(attr.sparse_tensor.values, path)
             for t in attr.tensors:
                 _check_external(t, path)
 

@@ -139,6 +139,11 @@ def _check_program_json(obj: Any, path: Path) -> None:
                     "the program has a nested graph (control flow operators are not supported)",
                 )
             target = cur.get("target")
+            meta = cur.get("metadata")
+            if isinstance(meta, dict):
+                # free text only ever printed into generated code (verbose mode): dropped
+                meta.pop("stack_trace", None)
+                meta.pop("custom", None)
             if isinstance(target, str) and "inputs" in cur:
                 name = _target_name(target)
                 if name is not None:
