@@ -20,14 +20,18 @@ import json
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from deepfx.errors import CardError
+from deepfx.errors import CardError, excerpt
 
 __all__ = [
     "CARD_FILENAME",
+    "FORMATS",
+    "FORMAT_FILES",
+    "MAX_CARD_BYTES",
+    "NetworkFormat",
     "DOMAIN_TAGS",
     "EFFECT_TYPES",
     "Chunking",
@@ -38,6 +42,7 @@ __all__ = [
     "card_json_schema",
     "card_schema_text",
     "load_card",
+    "parse_card_json",
 ]
 
 CARD_FILENAME = "metadata.json"
@@ -52,12 +57,30 @@ ModelFormat = Literal["torchscript", "torch.export", "onnx"]
 EFFECT_TYPES: tuple[str, ...] = ("waveform-to-waveform", "waveform-to-labels")
 DOMAIN_TAGS: tuple[str, ...] = ("music", "environmental", "speech", "other")
 
+
+class NetworkFormat(NamedTuple):
+    """One network format: its name, the one file name it has in a model folder, its
+    suffix and the other names users type for it."""
+
+    name: str
+    file: str
+    suffix: str
+    aliases: tuple[str, ...]
+
+
+#: The formats table, in the order the host prefers them. A network is only ever loaded
+#: from ``<model folder>/<file>``: nothing in a card or from a server names another path.
+FORMATS: tuple[NetworkFormat, ...] = (
+    NetworkFormat("torchscript", "model.pt", ".pt", ("ts", "pt")),
+    NetworkFormat("torch.export", "model.pt2", ".pt2", ("pt2", "export", "torch_export")),
+    NetworkFormat("onnx", "model.onnx", ".onnx", ()),
+)
+
 #: File name of the network for each format, in the order the host prefers them.
-FORMAT_FILES: dict[str, str] = {
-    "torchscript": "model.pt",
-    "torch.export": "model.pt2",
-    "onnx": "model.onnx",
-}
+FORMAT_FILES: dict[str, str] = {f.name: f.file for f in FORMATS}
+
+#: A card bigger than this is refused before it is parsed (real cards are a few KB).
+MAX_CARD_BYTES = 1024 * 1024
 
 
 class CardWarning(UserWarning):
@@ -126,6 +149,17 @@ class ModelCard(BaseModel):
     min_input_s: float | None = Field(
         default=None, gt=0, description="Shortest input the model accepts, in seconds."
     )
+
+    @field_validator("model_file")
+    @classmethod
+    def _model_file_in_table(cls, v: str | None) -> str | None:
+        # a path here would let a card load a network outside its (hashed) folder
+        if v is not None and v not in FORMAT_FILES.values():
+            raise ValueError(
+                f"must be one of {', '.join(FORMAT_FILES.values())} (a file name in the model "
+                f"folder, not a path; got {excerpt(v)})"
+            )
+        return v
 
     @field_validator("tags")
     @classmethod
@@ -205,15 +239,36 @@ def load_card(path: Path | str, *, strict: bool = True) -> ModelCard:
         p = p / CARD_FILENAME
     if not p.is_file():
         raise CardError(f"no {CARD_FILENAME} found; every model folder needs a model card", path=p)
+    with open(p, "rb") as fh:
+        raw = fh.read(MAX_CARD_BYTES + 1)
+    if len(raw) > MAX_CARD_BYTES:
+        raise CardError(
+            f"the card is larger than {MAX_CARD_BYTES // 1024} KiB; a model card is a short "
+            "JSON text (put long texts in README.md)",
+            path=p,
+        )
+    return ModelCard.from_dict(parse_card_json(raw, path=p), strict=strict, path=p)
+
+
+def parse_card_json(raw: bytes, *, path: Path | None = None) -> Any:
+    """Parse card bytes; every way JSON can fail (bad UTF-8, syntax, a number of thousands
+    of digits, nesting deeper than Python's stack) is a :class:`CardError`."""
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise CardError("not a UTF-8 text file", path=p) from None
+        raise CardError("not a UTF-8 text file", path=path) from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise CardError(
-            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", path=p
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", path=path
         ) from None
-    return ModelCard.from_dict(data, strict=strict, path=p)
+    except RecursionError:
+        raise CardError("the JSON is nested too deeply to be a model card", path=path) from None
+    except ValueError:  # int() refuses numbers of more than 4300 digits
+        raise CardError(
+            "the JSON holds a number with too many digits to be a model card value", path=path
+        ) from None
 
 
 def card_json_schema() -> dict[str, Any]:
@@ -264,7 +319,7 @@ def _describe(exc: ValidationError) -> list[str]:
     """Turn pydantic's errors into ``field: rule`` lines a contributor can act on."""
     out = []
     for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"]) or "(card)"
+        loc = ".".join(_short(str(part), 40) for part in err["loc"]) or "(card)"
         kind = err["type"]
         ctx = err.get("ctx") or {}
         value = err.get("input")
@@ -277,15 +332,20 @@ def _describe(exc: ValidationError) -> list[str]:
         elif kind == "too_short":
             msg = f"at least {ctx.get('min_length')} item(s) required"
         elif kind == "literal_error":
-            msg = f"must be one of {ctx.get('expected')} (got {value!r})"
+            msg = f"must be one of {ctx.get('expected')} (got {excerpt(value)})"
         elif kind in ("greater_than_equal", "less_than_equal", "greater_than"):
-            msg = f"{err['msg'].lower()} (got {value!r})"
+            msg = f"{err['msg'].lower()} (got {excerpt(value)})"
         else:
             msg = err["msg"]
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
+            msg = _short(msg, 200)
         out.append(f"{loc}: {msg}")
     return out
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _normalise_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -298,10 +358,10 @@ def _normalise_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         for t in tags:
             low = str(t).strip().lower()
             if low not in DOMAIN_TAGS:
-                notes.append(f"domain tag {t!r} is not one of {DOMAIN_TAGS}; using 'other'")
+                notes.append(f"domain tag {excerpt(t)} is not one of {DOMAIN_TAGS}; using 'other'")
                 low = "other"
             elif low != t:
-                notes.append(f"domain tag {t!r} normalised to {low!r}")
+                notes.append(f"domain tag {excerpt(t)} normalised to {low!r}")
             if low not in fixed:
                 fixed.append(low)
         if len(fixed) > 4:
@@ -336,7 +396,7 @@ def _normalise_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     et = raw.get("effect_type")
     if isinstance(et, str) and et.strip().lower() != et:
         raw["effect_type"] = et.strip().lower()
-        notes.append(f"effect_type {et!r} normalised")
+        notes.append(f"effect_type {excerpt(et)} normalised")
     sr = raw.get("sample_rate")
     if isinstance(sr, float) and sr.is_integer():
         raw["sample_rate"] = int(sr)

@@ -11,7 +11,8 @@ Tree::
     DeepfxError
     ├── CardError (ValueError)                 invalid metadata.json
     ├── ModelLoadError (RuntimeError)          model file cannot be loaded
-    │   └── BackendMissingError                torch / onnxruntime not installed
+    │   ├── BackendMissingError                torch / onnxruntime not installed
+    │   └── UnsafeModelError                   refused: could run code / touch files
     ├── ContractError (ValueError)             model broke the I/O contract
     ├── ExportError (RuntimeError)             could not export a module
     ├── ValidationFailed                       `deepfx validate` found failures
@@ -67,6 +68,7 @@ __all__ = [
     "DownloadLimitError",
     "EmptyAudioError",
     "ExportError",
+    "UnsafeModelError",
     "HubError",
     "MemoryBudgetError",
     "ModelLoadError",
@@ -83,7 +85,25 @@ __all__ = [
     "UsageError",
     "ValidationFailed",
     "WrongModelTypeError",
+    "excerpt",
 ]
+
+
+def excerpt(text: object, limit: int = 80) -> str:
+    """A short, printable excerpt of user data for an error message.
+
+    Messages must stay one short line even when a card or a file holds megabytes: the
+    value is ``repr``-quoted (so control characters and newlines cannot break the line)
+    and cut to about ``limit`` characters with ``…`` and the full length noted.
+    """
+    try:
+        s = text if isinstance(text, str) else str(text)
+    except ValueError:  # an int of more than 4300 digits cannot even be printed
+        return "<a number with thousands of digits>"
+    quoted = repr(s[:limit])
+    if len(quoted) > limit + 2:  # escapes (\\n, \\x00) made it longer: cut the quoted form
+        quoted = quoted[: limit + 1] + quoted[0]
+    return f"{quoted}… ({len(s)} characters)" if len(s) > limit else quoted
 
 
 class DeepfxError(Exception):
@@ -131,6 +151,21 @@ class BackendMissingError(ModelLoadError):
     def __init__(self, path: Path | str, backend: str, install: str):
         self.backend = backend
         super().__init__(path, f"{backend} is not installed; install it with `{install}`")
+
+
+class UnsafeModelError(ModelLoadError):
+    """The network file holds something deepfx refuses to load or run: a pickled object
+    that is not plain tensor data, an operator outside the allow-list (one that could
+    touch files, processes or the network), a custom ONNX domain, external data outside
+    the model folder. ``what`` names the offending part (e.g. ``aten::from_file``)."""
+
+    def __init__(self, path: Path | str, what: str, cause: str):
+        self.what = what
+        super().__init__(
+            path,
+            f"refused for safety: {cause}; deepfx only runs models whose files cannot "
+            "run code or touch files (see docs/security-models.md)",
+        )
 
 
 class ContractError(DeepfxError, ValueError):

@@ -15,7 +15,7 @@ import numpy as np
 
 from deepfx.card import CARD_FILENAME, CardWarning, ModelCard, load_card
 from deepfx.contract import check_effect_output, check_input, check_labels_output
-from deepfx.errors import ContractError, ModelLoadError
+from deepfx.errors import ContractError, ModelLoadError, UnsafeModelError
 from deepfx.runners import Runner, find_model_file, open_runner
 
 __all__ = ["Model", "load_model"]
@@ -63,6 +63,8 @@ class Model:
                 self._runner = open_runner(
                     self.model_file, device=self._device, threads=self._threads
                 )
+            except UnsafeModelError:
+                raise  # never re-worded: a refusal is not a version problem
             except ModelLoadError as exc:
                 newer = self.newer_framework()
                 if newer is None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepfx.card import FORMAT_FILES, ModelCard
+from deepfx.card import FORMATS, ModelCard
 from deepfx.errors import ModelLoadError
 from deepfx.runners.base import Runner, resolve_device
 
 __all__ = ["Runner", "find_model_file", "format_of", "open_runner", "resolve_device"]
 
-_SUFFIX_FORMAT = {".pt": "torchscript", ".pt2": "torch.export", ".onnx": "onnx"}
+_SUFFIX_FORMAT = {f.suffix: f.name for f in FORMATS}
 
 
 def format_of(path: Path) -> str:
@@ -32,38 +32,17 @@ def format_of(path: Path) -> str:
 
 
 def find_model_file(folder: Path, card: ModelCard | None = None, fmt: str | None = None) -> Path:
-    """Pick the network file of a model folder.
+    """Pick the network file of a model folder (see :func:`deepfx.folder.network_file`)."""
+    from deepfx.folder import network_file
 
-    ``fmt`` forces a format; else the card's ``model_file``; else the first of
-    ``model.pt``, ``model.pt2``, ``model.onnx`` that exists (TorchScript first: it is what
-    the original host used and loads fastest).
-    """
-    folder = Path(folder)
-    if fmt is not None:
-        if fmt not in FORMAT_FILES:
-            raise ModelLoadError(
-                folder, f"unknown format {fmt!r} (one of {', '.join(FORMAT_FILES)})"
-            )
-        path = folder / FORMAT_FILES[fmt]
-        if not path.is_file():
-            raise ModelLoadError(path, f"this model folder has no {fmt} file")
-        return path
-    if card is not None and card.model_file:
-        path = folder / card.model_file
-        if path.is_file():
-            return path
-        raise ModelLoadError(path, "the card's model_file does not exist in the model folder")
-    for name in FORMAT_FILES.values():
-        if (folder / name).is_file():
-            return folder / name
-    raise ModelLoadError(
-        folder, f"no network file found (expected one of {', '.join(FORMAT_FILES.values())})"
-    )
+    return network_file(folder, card, fmt)
 
 
 def available_formats(folder: Path) -> list[str]:
     """Formats present in a model folder, in preference order."""
-    return [fmt for fmt, name in FORMAT_FILES.items() if (Path(folder) / name).is_file()]
+    from deepfx.folder import formats_in
+
+    return formats_in(folder)
 
 
 def open_runner(path: Path, *, device: str = "auto", threads: int | None = None) -> Runner:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from deepfx.errors import BackendMissingError, ModelLoadError, UsageError
+from deepfx.runners._graphs import check_onnx
 from deepfx.runners.base import Runner
 
 __all__ = ["OnnxRunner"]
@@ -39,6 +40,7 @@ class OnnxRunner(Runner):
         with open(self.path, "rb") as fh:
             if not fh.read(1):
                 raise ModelLoadError(self.path, "the file is empty (an interrupted download?)")
+        check_onnx(self.path)  # domains and external data, before onnxruntime reads it
         try:
             self._session = ort.InferenceSession(str(self.path), opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph

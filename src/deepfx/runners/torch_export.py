@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfx.errors import ModelLoadError
+from deepfx.errors import ModelLoadError, UnsafeModelError
 from deepfx.runners.base import Runner, _import_torch, resolve_device, sniff_zip
 from deepfx.runners.torchscript import _to_numpy
 
@@ -28,14 +28,21 @@ class TorchExportRunner(Runner):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                program = torch.export.load(str(self.path))
+                from deepfx.runners._pt2 import load_pt2_safely
+
+                # never torch.export.load: it unpickles and evals parts of the archive
+                program = load_pt2_safely(torch, self.path)
                 module = program.module()
                 if self.device != "cpu":
                     module = module.to(self.device)
+        except ModelLoadError:
+            raise
+        except RecursionError:
+            raise UnsafeModelError(self.path, "json", "the program is nested too deeply") from None
         except Exception as exc:  # noqa: BLE001
             first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
             raise ModelLoadError(
-                self.path, f"not a loadable torch.export program ({first})"
+                self.path, f"not a loadable torch.export program ({first[:200]})"
             ) from None
         self._module = module
         self._torch = torch

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from deepfx.errors import ModelLoadError
+from deepfx.runners._graphs import check_torchscript_archive, check_torchscript_module
 from deepfx.runners.base import Runner, _import_torch, resolve_device, sniff_zip
 
 __all__ = ["TorchScriptRunner"]
@@ -22,6 +23,7 @@ class TorchScriptRunner(Runner):
         torch = _import_torch(self.path)
         with sniff_zip(self.path, "TorchScript") as zf:
             names = zf.namelist()
+            check_torchscript_archive(zf, self.path)
         if not any(
             n.endswith("/constants.pkl") or n.startswith("code/") or "/code/" in n for n in names
         ):
@@ -41,6 +43,7 @@ class TorchScriptRunner(Runner):
                 module = torch.jit.load(str(self.path), map_location=self.device)
         except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError with C++ text
             raise ModelLoadError(self.path, _explain(str(exc), torch.__version__)) from None
+        check_torchscript_module(module, self.path)  # before anything runs
         module.eval()
         self._module = module
         self._torch = torch

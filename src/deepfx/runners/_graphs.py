@@ -1,0 +1,263 @@
+"""Inspect a network's graph before it runs: every operator must be on the allow-list.
+
+* TorchScript: before ``torch.jit.load`` the archive is read as data (its pickles with
+  :func:`deepfx.runners._pickles.check_pickle`; a ``__setstate__`` method, which loading
+  would *run*, is refused). After loading, every method of every submodule is inlined on a
+  copy of its graph (so nothing hides in a called method or function) and every node of
+  every nested block is checked.
+* torch.export: see :mod:`deepfx.runners._pt2` (checked before deserialising) and
+  :func:`check_fx_graph` (checked again on the loaded graph).
+* ONNX: every node of the graph, its subgraphs (If/Loop/Scan bodies) and local functions
+  must be in a standard domain; external data must be plain files inside the model folder.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from deepfx.errors import ModelLoadError, UnsafeModelError
+from deepfx.runners._allowlist import ONNX_DOMAINS, PY_OPERATOR_TARGETS, torch_op_allowed
+from deepfx.runners._pickles import check_pickle
+
+__all__ = [
+    "check_fx_graph",
+    "check_onnx",
+    "check_torch_op",
+    "check_torchscript_archive",
+    "check_torchscript_module",
+    "torchscript_ops",
+]
+
+
+def check_torch_op(qualified: str, path: Path) -> None:
+    """Refuse one operator (``aten::from_file``) that is not allowed, naming it."""
+    ok, why = torch_op_allowed(qualified)
+    if not ok:
+        raise UnsafeModelError(path, qualified, f"the graph uses operator {qualified} ({why})")
+
+
+# --- TorchScript -------------------------------------------------------------------------
+
+
+def check_torchscript_archive(zf: zipfile.ZipFile, path: Path) -> None:
+    """Checks on the archive as data, before torch loads (and so unpickles) anything."""
+    names = zf.namelist()
+    if len(names) != len(set(names)):
+        raise UnsafeModelError(path, "zip", "the archive holds two members with the same name")
+    for info in zf.infolist():
+        name = info.filename
+        if name.endswith(".pkl"):
+            check_pickle(zf.read(info), path, name)
+        elif "/code/" in name and name.endswith(".py"):
+            text = zf.read(info).decode("utf-8", "replace")
+            if "def __setstate__" in text:
+                raise UnsafeModelError(
+                    path,
+                    "__setstate__",
+                    "a TorchScript __setstate__ method (it would run while loading, before "
+                    "its operators can be checked)",
+                )
+
+
+def _walk_block(block: Any, seen: set[str], calls: set[tuple[str, str]]) -> bool:
+    """Collect node kinds (and module method calls); True if a call needs inlining."""
+    needs_inline = False
+    for node in block.nodes():
+        kind = node.kind()
+        if kind == "prim::CallMethod":
+            calls.add((node.inputsAt(0).type().qualified_name(), node.s("name")))
+        elif kind == "prim::CallFunction":
+            needs_inline = True
+        else:
+            seen.add(kind)
+        for sub in node.blocks():
+            needs_inline |= _walk_block(sub, seen, calls)
+    return needs_inline
+
+
+def torchscript_ops(module: Any) -> set[str]:
+    """Every operator any method of any submodule can reach.
+
+    Each (module type, method) graph is walked once, nested blocks included. A call to a
+    method of a submodule is covered because every method of every submodule is walked
+    (checked below: a call to anything else counts as unresolved); a graph that calls a
+    function, or a method the walk did not cover, is inlined on a copy
+    (``torch._C._jit_pass_inline``) and walked again, so nothing can hide in a callee.
+    A call still left after inlining is reported as ``prim::CallFunction`` /
+    ``prim::CallMethod`` (not allowed).
+    """
+    import torch
+
+    seen: set[str] = set()
+    done: set[tuple[str, str]] = set()
+    graphs: list[tuple[Any, set[tuple[str, str]], bool]] = []
+    for sub in [module, *module.modules()]:
+        c = sub._c
+        type_name = c._type().qualified_name()
+        for name in c._method_names():
+            if (type_name, name) in done:
+                continue
+            done.add((type_name, name))
+            graph = c._get_method(name).graph
+            calls: set[tuple[str, str]] = set()
+            graphs.append((graph, calls, _walk_block(graph.block(), seen, calls)))
+    for graph, calls, needs_inline in graphs:
+        if needs_inline or not calls <= done:
+            inlined = graph.copy()
+            torch._C._jit_pass_inline(inlined)
+            left: set[tuple[str, str]] = set()
+            if _walk_block(inlined.block(), seen, left):
+                seen.add("prim::CallFunction")
+            if left:
+                seen.add("prim::CallMethod")
+    return seen
+
+
+def check_torchscript_module(module: Any, path: Path) -> None:
+    """Refuse a loaded TorchScript module using any operator off the allow-list."""
+    for kind in sorted(torchscript_ops(module)):
+        check_torch_op(kind, path)
+
+
+# --- torch.export (FX) ---------------------------------------------------------------------
+
+
+def _fx_target_name(target: Any) -> str | None:
+    """``aten::conv1d`` for an OpOverload / OpOverloadPacket, else None."""
+    import torch
+
+    if isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+        schema: Any = getattr(target, "_schema", None)
+        name = str(schema.name) if schema is not None else ""
+        return name if "::" in name else f"{target.namespace}::{name or '?'}"
+    return None
+
+
+def check_fx_graph(graph_module: Any, path: Path) -> None:
+    """Every call in a torch.export graph (and in any submodule graph) is allowed."""
+    import math
+    import operator
+
+    import torch
+
+    py_ok = {getattr(operator, t.split(".", 1)[1]) for t in PY_OPERATOR_TARGETS if t[0] == "_"}
+    py_ok |= {getattr(math, t.split(".", 1)[1]) for t in PY_OPERATOR_TARGETS if t[0] == "m"}
+    py_ok |= {
+        getattr(torch, t.split(".", 1)[1])
+        for t in PY_OPERATOR_TARGETS
+        if t.startswith("torch.") and hasattr(torch, t.split(".", 1)[1])
+    }
+    for gm in graph_module.modules():
+        graph = getattr(gm, "graph", None)
+        if graph is None:
+            continue
+        for node in graph.nodes:
+            if node.op in ("placeholder", "output", "get_attr"):
+                continue
+            if node.op != "call_function":
+                raise UnsafeModelError(path, node.op, f"the graph has a {node.op} node")
+            name = _fx_target_name(node.target)
+            if name is not None:
+                check_torch_op(name, path)
+            elif node.target not in py_ok:
+                label = getattr(node.target, "__name__", None) or str(node.target)
+                raise UnsafeModelError(
+                    path, str(label)[:80], f"the graph calls {str(label)[:80]}, not an operator"
+                )
+
+
+# --- ONNX ----------------------------------------------------------------------------------
+
+
+def check_onnx(path: Path) -> None:
+    """Domains of every node (graph, subgraphs, functions) and external data locations."""
+    try:
+        import onnx
+    except ImportError:
+        from deepfx.errors import BackendMissingError
+
+        raise BackendMissingError(path, "onnx", "pip install onnx") from None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf DecodeError and friends
+        first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
+        raise ModelLoadError(path, f"corrupt or unsupported ONNX model ({first[:120]})") from None
+    functions = {(f.domain, f.name): f for f in model.functions}
+    for opset in model.opset_import:
+        if opset.domain not in ONNX_DOMAINS and not any(d == opset.domain for d, _ in functions):
+            raise UnsafeModelError(
+                path, opset.domain, f"custom ONNX operator domain {opset.domain!r} is not allowed"
+            )
+    seen_fn: set[tuple[str, str]] = set()
+
+    def walk(graph: Any) -> None:
+        for init in graph.initializer:
+            _check_external(init, path)
+        for sparse in getattr(graph, "sparse_initializer", []):
+            _check_external(sparse.values, path)
+        for node in graph.node:
+            _check_node(node)
+
+    def _check_node(node: Any) -> None:
+        key = (node.domain, node.op_type)
+        if key in functions:
+            if key not in seen_fn:
+                seen_fn.add(key)
+                for inner in functions[key].node:
+                    _check_node(inner)
+        elif node.domain not in ONNX_DOMAINS:
+            raise UnsafeModelError(
+                path,
+                f"{node.domain}::{node.op_type}",
+                f"the graph uses operator {node.op_type} from the custom ONNX domain "
+                f"{node.domain!r} (only the standard domains are allowed)",
+            )
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                walk(attr.g)
+            for g in attr.graphs:
+                walk(g)
+            if attr.HasField("t"):
+                _check_external(attr.t, path)
+            if attr.HasField("sparse_tensor"):
+                _check_external(attr.sparse_tensor.values, path)
+            for t in attr.tensors:
+                _check_external(t, path)
+
+    walk(model.graph)
+
+
+def _check_external(tensor: Any, path: Path) -> None:
+    """External data: a relative plain file that resolves inside the model's folder."""
+    if tensor.data_location != 1:  # onnx.TensorProto.EXTERNAL
+        return
+    entries = {e.key: e.value for e in tensor.external_data}
+    location = entries.get("location", "")
+    folder = path.parent.resolve()
+    if not location or os.path.isabs(location) or "\\" in location or ":" in location:
+        raise UnsafeModelError(
+            path,
+            location[:80],
+            f"external data location {location[:80]!r} is not a plain relative file name",
+        )
+    if ".." in Path(location).parts:
+        raise UnsafeModelError(
+            path, location[:80], f"external data location {location[:80]!r} leaves the folder"
+        )
+    target = folder / location
+    real = target.resolve()
+    if folder not in real.parents:
+        raise UnsafeModelError(
+            path,
+            location[:80],
+            f"external data {location[:80]!r} resolves outside the model folder (a link?)",
+        )
+    if target.is_symlink() or not real.is_file():
+        raise UnsafeModelError(
+            path,
+            location[:80],
+            f"external data {location[:80]!r} is not a plain file in the model folder",
+        )
