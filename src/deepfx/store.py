@@ -8,7 +8,9 @@ Layout (``<root>`` is ``DEEPFX_HOME``, else the platform's user data folder)::
             metadata.json, model.pt, README.md, ...
             .deepfx-manifest.json  name, source, repo id, commit, files + hashes, ...
     <root>/locks/                one file lock per model (concurrent installs)
-    <root>/tmp/                  downloads in progress (same filesystem: renames are atomic)
+    <root>/tmp/                  downloads in progress (same filesystem: renames are atomic);
+                                 .partial-<org>--<name>-<commit>/ a cancelled download kept
+                                 for resuming (deleted after a day, or by discard_partial)
     <root>/cache/                hub listings (time-to-live)
 
 Hub models are named ``<org>/<name>`` as on the hub; local ones ``local/<name>``;
@@ -38,19 +40,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from deepfx._fs import atomic_write_text
 from deepfx.card import CardWarning, ModelCard, load_card
 from deepfx.errors import (
     AlreadyInstalledError,
+    Cancelled,
     DiskFullError,
     HubError,
     ModelNotFoundError,
+    NetworkError,
     NotInstalledError,
     StorePathError,
     WrongModelTypeError,
 )
+
+if TYPE_CHECKING:
+    from deepfx.engine.events import CancelToken
 
 __all__ = [
     "human_size",
@@ -69,6 +76,8 @@ Source = Literal["hub", "local", "builtin"]
 Kind = Literal["effect", "analyzer"]
 #: Called with a one-line description of each install step ("downloading model.pt").
 StepCallback = Callable[[str], None]
+#: Called as ``on_download(bytes_done, bytes_total)`` over all files of a hub install.
+DownloadCallback = Callable[[int, int], None]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: The only names a revision folder can have: a hub commit, or a local/built-in content id.
@@ -249,6 +258,8 @@ class Store:
         name: str | None = None,
         force: bool = False,
         on_step: StepCallback | None = None,
+        on_download: DownloadCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> InstallResult:
         """Install a model from the hub, a local folder / .zip, or the built-ins.
 
@@ -269,6 +280,13 @@ class Store:
             Reinstall even if the same commit is installed already.
         on_step
             Called with a short description of each step, for progress display.
+        on_download
+            Hub installs: called with ``(bytes_done, bytes_total)`` as files download.
+        cancel
+            Hub installs: a :class:`deepfx.engine.CancelToken`; cancelling raises
+            :class:`~deepfx.errors.Cancelled`. Nothing is installed, but the bytes already
+            downloaded are kept (see :meth:`partial_size`) and the next install of the
+            same commit resumes from them; :meth:`discard_partial` deletes them.
         """
         from deepfx.hub.local import is_local_spec
 
@@ -285,6 +303,8 @@ class Store:
             kind=kind,
             force=force,
             on_step=on_step,
+            on_download=on_download,
+            cancel=cancel,
         )
 
     def add_local(
@@ -321,7 +341,13 @@ class Store:
         )
 
     def update(
-        self, name: str, *, revision: str | None = None, on_step: StepCallback | None = None
+        self,
+        name: str,
+        *,
+        revision: str | None = None,
+        on_step: StepCallback | None = None,
+        on_download: DownloadCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> UpdateResult:
         """Bring a hub model to the current commit of the revision it follows.
 
@@ -362,6 +388,8 @@ class Store:
             force=True,
             on_step=on_step,
             remote=remote,
+            on_download=on_download,
+            cancel=cancel,
         )
         changed = remote.commit != current.commit
         note = "" if changed else f"now following {want}"
@@ -386,6 +414,23 @@ class Store:
                     paths.append(p)
                     size += st.st_size
         return RemovePlan(entry.name, model_dir, sorted(paths), size, self.root)
+
+    def partial_size(self, repo_id: str) -> int:
+        """Bytes of a cancelled (or cut off) download of ``repo_id`` kept for resuming."""
+        return sum(
+            f.stat().st_size for d in self._partials(repo_id) for f in d.rglob("*") if f.is_file()
+        )
+
+    def discard_partial(self, repo_id: str) -> int:
+        """Delete the kept partial downloads of ``repo_id``; return the bytes freed."""
+        freed = self.partial_size(repo_id)
+        for d in self._partials(repo_id):
+            shutil.rmtree(d, ignore_errors=True)
+        _prune_empty(self.root / "tmp", stop=self.root)
+        return freed
+
+    def _partials(self, repo_id: str) -> list[Path]:
+        return sorted((self.root / "tmp").glob(f"{_partial_prefix(repo_id)}*"))
 
     # --- internals ---------------------------------------------------------------------
 
@@ -467,6 +512,8 @@ class Store:
         force: bool,
         on_step: StepCallback | None,
         remote: Any = None,
+        on_download: DownloadCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> InstallResult:
         from deepfx.hub._client import check_repo_id
         from deepfx.hub.download import check_commit, fetch_revision, resolve_revision
@@ -493,17 +540,38 @@ class Store:
                 )
 
             sizes = {f.path: f.size for f in remote.files}
+            finished: dict[str, int] = {}
 
             def on_file(path: str, i: int, n: int, done: int) -> None:
                 total = human_size(sizes.get(path, 0))
                 _step(on_step, f"downloading {path} ({i + 1}/{n}): {human_size(done)} of {total}")
+                if on_download is not None:
+                    for earlier in finished:  # files before this one are complete (a file
+                        finished[earlier] = sizes.get(earlier, 0)  # kept from before: no bytes)
+                    finished[path] = done
+                    on_download(sum(finished.values()), remote.size)
 
-            records = fetch_revision(
-                remote,
-                dest,
-                first=lambda d: _check_card(d, kind=kind, name=repo_id),
-                on_file=on_file,
-            )
+            # Downloads go to a folder named after the commit and kept when cancelled or
+            # cut off, so the next install of that commit resumes (huggingface_hub picks up
+            # its .incomplete files); it becomes the staged folder once complete.
+            partial = self.root / "tmp" / f"{_partial_prefix(repo_id)}{remote.commit}"
+            try:
+                records = fetch_revision(
+                    remote,
+                    partial,
+                    first=lambda d: _check_card(d, kind=kind, name=repo_id),
+                    on_file=on_file,
+                    cancel=cancel,
+                )
+            except (Cancelled, NetworkError):
+                raise
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+            if on_download is not None:
+                on_download(remote.size, remote.size)
+            dest.rmdir()
+            os.replace(partial, dest)
             return [r.to_dict() for r in records]
 
         return self._install(
@@ -691,6 +759,11 @@ def _split_spec(text: str) -> tuple[str, str | None]:
 def _is_commit(revision: str | None) -> bool:
     """A full commit sha pins a model; a branch or tag name is followed by updates."""
     return revision is not None and re.fullmatch(r"[0-9a-f]{40}", revision) is not None
+
+
+def _partial_prefix(repo_id: str) -> str:
+    """Name start of a kept partial download in ``<root>/tmp`` (``.partial-org--name-``)."""
+    return f".partial-{repo_id.replace('/', '--')}-"
 
 
 def _slug(text: str) -> str:

@@ -20,11 +20,14 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepfx.card import CARD_FILENAME
 from deepfx.errors import ChecksumMismatchError, ModelNotFoundError, UnsafeHubAnswerError
 from deepfx.hub._client import api, check_online, check_repo_id, endpoint, hub_errors, timeout_s
+
+if TYPE_CHECKING:
+    from deepfx.engine.events import CancelToken
 
 __all__ = [
     "FileRecord",
@@ -225,8 +228,14 @@ def fetch_revision(
     *,
     first: Callable[[Path], object] | None = None,
     on_file: FileProgress | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[FileRecord]:
     """Download every file of ``remote`` into ``dest`` (an empty folder), verified.
+
+    ``cancel`` (a :class:`deepfx.engine.CancelToken`) is checked before each file and as
+    bytes arrive; cancelling raises :class:`deepfx.errors.Cancelled` and leaves what was
+    downloaded in ``dest`` (huggingface_hub's ``.incomplete`` files included), so a later
+    call with the same ``dest`` resumes instead of starting again.
 
     ``metadata.json`` comes first and ``first(dest)`` is called right after it, so a wrong
     or invalid card fails before the (large) network is downloaded. The bookkeeping folder
@@ -239,12 +248,18 @@ def fetch_revision(
         )
     ordered = sorted(remote.files, key=lambda f: (f.path != CARD_FILENAME, f.path))
     for i, record in enumerate(ordered):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         on_bytes = None
         if on_file is not None:
             on_file(record.path, i, len(ordered), 0)
+        if on_file is not None or cancel is not None:
 
             def on_bytes(done: int, path: str = record.path, i: int = i) -> None:
-                on_file(path, i, len(ordered), done)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                if on_file is not None:
+                    on_file(path, i, len(ordered), done)
 
         download_file(remote, record, dest, on_bytes=on_bytes)
         if record.path == CARD_FILENAME and first is not None:
