@@ -21,9 +21,10 @@ Tree::
     │   ├── EmptyAudioError (ValueError)
     │   └── NonFiniteAudioError (ValueError)
     ├── MemoryBudgetError (MemoryError)
-    ├── OutputError (OSError)
+    ├── OutputError (OSError)                  an output cannot be planned or written
+    │   └── OutputConflictError                outputs would overwrite an input or each other
     ├── UsageError (ValueError)                bad option value (unknown stem, overlap >= chunk)
-    ├── Cancelled                              user cancelled (exit 130)
+    ├── Cancelled                              user cancelled (exit 130; 143 on SIGTERM)
     ├── HubError
     │   ├── ModelNotFoundError (LookupError)   unknown repo / revision / name
     │   ├── NotInstalledError (LookupError)
@@ -37,7 +38,11 @@ Tree::
         ├── AudacityNotRunningError (ConnectionError)
         ├── AudacityTimeoutError (TimeoutError)
         ├── AudacityCommandError
-        └── SelectionError (ValueError)
+        ├── SelectionError (ValueError)
+        └── UnsafePipeError (PermissionError)  a pipe that is a link, a file, not ours
+
+:func:`excerpt` shortens user data (a card's string, a file name) before a message quotes
+it, so a 10 MB string never reaches the terminal.
 """
 
 from __future__ import annotations
@@ -69,13 +74,29 @@ __all__ = [
     "NetworkError",
     "NonFiniteAudioError",
     "NotInstalledError",
+    "OutputConflictError",
     "OutputError",
     "PublishError",
     "SelectionError",
+    "UnsafePipeError",
     "UsageError",
     "ValidationFailed",
     "WrongModelTypeError",
+    "excerpt",
 ]
+
+
+def excerpt(text: object, limit: int = 80) -> str:
+    """``repr``-like short form of user data for a message: at most ``limit`` characters.
+
+    Control characters and newlines are escaped (a message stays one line); a longer text
+    keeps its start and says how long it was: ``'aaaa...' (10485760 characters)``.
+    """
+    s = text if isinstance(text, str) else str(text)
+    limit = max(int(limit), 8)
+    if len(s) <= limit:
+        return repr(s)
+    return f"{s[: limit - 3]!r}... ({len(s)} characters)"
 
 
 class DeepfxError(Exception):
@@ -206,7 +227,15 @@ class MemoryBudgetError(DeepfxError, MemoryError):
 
 
 class OutputError(DeepfxError, OSError):
+    """An output cannot be written: a read-only or missing folder, a name taken by a
+    folder, a name too long, a format that cannot hold the audio, too many open files."""
+
     exit_code = 2
+
+
+class OutputConflictError(OutputError):
+    """The planned outputs would overwrite one of the run's inputs, or each other; found
+    before anything is written."""
 
 
 class UsageError(DeepfxError, ValueError):
@@ -221,7 +250,10 @@ class Cancelled(DeepfxError):
 
     exit_code = 130
 
-    def __init__(self, message: str = "cancelled; no output was written"):
+    def __init__(self, message: str = "cancelled; no output was written", *, signal: int = 2):
+        self.signal = signal
+        if signal != 2:  # SIGTERM (15) -> 143, the shell's 128 + signal number
+            self.exit_code = 128 + signal
         super().__init__(message)
 
 
@@ -297,3 +329,8 @@ class AudacityCommandError(AudacityError):
 
 class SelectionError(AudacityError, ValueError):
     pass
+
+
+class UnsafePipeError(AudacityError, PermissionError):
+    """Audacity's pipe name holds a link, a regular file or another user's FIFO: refused
+    before a byte is written to it."""
