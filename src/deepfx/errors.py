@@ -17,6 +17,7 @@ Tree::
     ├── ValidationFailed                       `deepfx validate` found failures
     ├── AudioError
     │   ├── AudioFileNotFoundError (FileNotFoundError)
+    │   ├── AudioPermissionError (PermissionError)
     │   ├── AudioDecodeError (ValueError)
     │   ├── EmptyAudioError (ValueError)
     │   └── NonFiniteAudioError (ValueError)
@@ -58,6 +59,7 @@ __all__ = [
     "AudioDecodeError",
     "AudioError",
     "AudioFileNotFoundError",
+    "AudioPermissionError",
     "BackendMissingError",
     "Cancelled",
     "CardError",
@@ -193,6 +195,12 @@ class AudioFileNotFoundError(AudioError, FileNotFoundError):
     def __init__(self, path: Path | str):
         self.path = Path(path)
         super().__init__(f"audio file not found: {self.path}")
+
+
+class AudioPermissionError(AudioError, PermissionError):
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        super().__init__(f"permission denied reading {self.path}; check the file's permissions")
 
 
 class AudioDecodeError(AudioError, ValueError):

@@ -234,9 +234,14 @@ def run(
     write one label file per input in ``label_format`` (txt = Audacity labels, csv, json,
     srt, vtt) named with ``label="labels"``.
 
-    Every input is checked (exists, decodes, non-empty) before any model runs. Outputs go
-    to temp files renamed when the input is complete; on an error or cancel nothing
-    partial is left (outputs of inputs that had already finished stay).
+    Every input is checked (exists, decodes, non-empty) before any model runs, and every
+    output of the whole run is named and checked before anything is written: no output
+    may be one of the inputs (after resolving links) or another output; same-named
+    outputs (``d1/x.wav`` and ``d2/x.wav``, repeated labels) get a numbered suffix
+    (``x - a (2).wav``); names are made safe and fit in 255 bytes; the format must hold
+    the audio. An input given twice is processed once. Outputs go to temp files renamed
+    when the input is complete; on an error or cancel nothing partial is left (outputs of
+    inputs that had already finished stay).
 
     See :func:`process` for the other parameters. Returns one :class:`RunOutput` per input.
     """
@@ -252,7 +257,7 @@ def run(
         raise OutputError(
             f"unknown label format {label_format!r}; use one of {', '.join(LABEL_FORMATS)}"
         )
-    paths = [Path(p) for p in inputs]
+    paths = _unique_inputs(Path(p) for p in inputs)
     if not paths:
         raise UsageError("no input files given")
     infos = [inspect(p) for p in paths]  # fail fast on bad inputs
@@ -268,10 +273,49 @@ def run(
         audio_format=audio_format,
         subtype=subtype,
     )
+    made = _make_folder(out)
+    try:
+        return _run_all(
+            mdl, infos, targets, opts, label_format.lower(), block_frames, on_progress, cancel
+        )
+    except BaseException:
+        _remove_if_empty(made)
+        raise
+
+
+def _make_folder(out: Path) -> list[Path]:
+    """Create the output folder (and missing parents); returns the folders made."""
+    missing = []
+    p = out
+    while not p.exists() and p.parent != p:
+        missing.append(p)
+        p = p.parent
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Undo :func:`_make_folder` after a failure: a run that wrote nothing leaves nothing."""
+    for p in folders:  # deepest first
+        try:
+            p.rmdir()
+        except OSError:
+            return
+
+
+def _run_all(
+    mdl: Model,
+    infos: Sequence[AudioInfo],
+    targets: Sequence[_Target],
+    opts: EngineOptions,
+    label_format: str,
+    block_frames: int,
+    on_progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> list[RunOutput]:
     results = []
     for i, (info, target) in enumerate(zip(infos, targets, strict=True)):
         t0 = time.monotonic()
@@ -291,7 +335,7 @@ def run(
         if mdl.card.is_effect:
             res = _write_effect(job, blocks, target)
         else:
-            res = _write_labels(job, blocks, target, label_format.lower())
+            res = _write_labels(job, blocks, target, label_format)
         res.seconds = time.monotonic() - t0
         res.forward_s = job.forward_s
         job.emit("done", job.total, job.total)
@@ -300,6 +344,18 @@ def run(
 
 
 # --- internals ----------------------------------------------------------------------------
+
+
+def _unique_inputs(paths: Iterable[Path]) -> list[Path]:
+    """The inputs in order, a file given twice (same file after resolving links) once."""
+    seen: set[str] = set()
+    out = []
+    for p in paths:
+        key = os.path.normcase(os.path.realpath(p))
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
 
 
 def _load(

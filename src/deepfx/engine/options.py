@@ -38,6 +38,7 @@ __all__ = [
     "check_batch",
     "check_chunk_s",
     "check_device",
+    "check_device_for",
     "check_memory_budget_mb",
     "check_overlap_s",
     "check_sample_rate",
@@ -160,7 +161,38 @@ def check_device(value: str | None, option: str = "--device") -> str:
         return name
     from deepfx.errors import excerpt
 
-    raise UsageError(f"unknown {option} {excerpt(value, 40)}: use auto, cpu, cuda, cuda:N or mps")
+    raise UsageError(
+        f"unknown device {excerpt(value, 40)} ({option}): use auto, cpu, cuda, cuda:N or mps"
+    )
+
+
+def check_device_for(fmt: str, device: str) -> str:
+    """Check that ``device`` can run a network of format ``fmt`` here, before loading it.
+
+    The same rule every runner applies when it opens a file, for faces that want to fail
+    before any work (``deepfx validate``): torch formats through
+    :func:`deepfx.runners.base.resolve_device`; ONNX runs on ``cpu``, or ``cuda`` when
+    onnxruntime has its CUDA provider, never on ``mps``.
+    """
+    want = check_device(device)
+    if want in ("auto", "cpu"):
+        return want
+    if fmt != "onnx":
+        from deepfx.runners.base import resolve_device
+
+        return resolve_device(want)
+    if want.startswith("cuda"):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return want  # the runner reports the missing backend
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            return want
+        raise UsageError(
+            f"device {want!r} asked for, but onnxruntime has no CUDA provider here; "
+            "use --device cpu or auto"
+        )
+    raise UsageError(f"device {want!r} cannot run ONNX models; use --device cpu, cuda or auto")
 
 
 def unique_labels(labels: Sequence[str]) -> list[str]:

@@ -19,6 +19,7 @@ once, with a specific error, and leaves nothing behind:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -48,9 +49,40 @@ def _key(path: Path) -> str:
     return os.path.normcase(str(path)).casefold()
 
 
+def _short(path: Path) -> str:
+    """A path for a message: whole when short, else its start and its end (the end names
+    the file; the start says where)."""
+    text = str(path)
+    if len(text) <= 100:
+        return repr(text)
+    return repr(text[:40] + "..." + text[-50:]) + f" ({len(text)} characters)"
+
+
+def _stat_error(path: Path, exc: OSError, what: str) -> OutputError:
+    if exc.errno == errno.ENAMETOOLONG:
+        why = "has a name too long for the file system"
+    elif exc.errno == errno.ENOTDIR:
+        why = "cannot be made: a part of its path is a file"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        why = "cannot be reached (permission denied)"
+    else:
+        why = f"cannot be used ({exc.strerror or exc})"
+    return OutputError(f"the {what} {_short(path)} {why}; choose another -o folder")
+
+
+def _exists(path: Path, what: str) -> bool:
+    try:
+        os.stat(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _stat_error(path, exc, what) from None
+
+
 def _existing_ancestor(path: Path) -> Path:
     p = path
-    while not p.exists():
+    while not _exists(p, "output folder"):
         if p.parent == p:
             break
         p = p.parent
@@ -59,6 +91,7 @@ def _existing_ancestor(path: Path) -> Path:
 
 def check_targets(outputs: Sequence[Path], inputs: Sequence[Path], out_dir: Path) -> None:
     """Refuse outputs that would destroy an input or each other, or cannot be written."""
+    _check_folder(out_dir)
     in_real = {_key(Path(os.path.realpath(p))): p for p in inputs}
     in_stat: dict[tuple[int, int], Path] = {}
     for p in inputs:
@@ -76,36 +109,34 @@ def check_targets(outputs: Sequence[Path], inputs: Sequence[Path], out_dir: Path
                 hit = in_stat.get((st.st_dev, st.st_ino))
         if hit is not None:
             raise OutputConflictError(
-                f"output {excerpt(out.name)} would overwrite the input {excerpt(str(hit))}; "
+                f"output {excerpt(out.name)} would overwrite the input {_short(hit)}; "
                 "nothing was written: choose another -o folder or --name-template"
             )
         if key in seen:
             raise OutputConflictError(
-                f"two outputs would both be written to {excerpt(str(out))}; nothing was "
+                f"two outputs would both be written to {_short(out)}; nothing was "
                 "written: put {stem} and {label} in --name-template"
             )
         seen[key] = out
-        if target.is_dir():
+        if _exists(target, "output") and target.is_dir():
             raise OutputError(
-                f"the output name {excerpt(str(out))} is taken by a folder; remove it or "
+                f"the output name {_short(out)} is taken by a folder; remove it or "
                 "choose another -o folder or --name-template"
             )
-    _check_folder(out_dir)
 
 
 def _check_folder(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"the output folder {excerpt(str(out_dir))} is a file; choose another -o")
+    if _exists(out_dir, "output folder") and not out_dir.is_dir():
+        raise OutputError(f"the output folder {_short(out_dir)} is a file; choose another -o")
     base = _existing_ancestor(out_dir)
     if not base.is_dir():
         raise OutputError(
-            f"cannot create the output folder {excerpt(str(out_dir))}: "
-            f"{excerpt(str(base))} is a file"
+            f"cannot create the output folder {_short(out_dir)}: {_short(base)} is a file"
         )
     if not os.access(base, os.W_OK | os.X_OK):
         what = "output folder" if base == out_dir else "folder that would hold the outputs"
         raise OutputError(
-            f"the {what} {excerpt(str(base))} is not writable (read-only or permission "
+            f"the {what} {_short(base)} is not writable (read-only or permission "
             "denied); choose another -o folder"
         )
 
