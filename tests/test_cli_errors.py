@@ -191,9 +191,18 @@ def _nofile(tmp: Path, models: dict[str, Path]) -> Argv:
 def _mp3_8ch(tmp: Path, models: dict[str, Path]) -> Argv:
     src = _wav(tmp / "ch8.wav", channels=8)
     return Argv(
-        ["run", str(models["gain"]), str(src), "-o", str(tmp / "out"), "-q", "--per-channel",
-         "--format", "mp3"]
-    )  # fmt: skip
+        [
+            "run",
+            str(models["gain"]),
+            str(src),
+            "-o",
+            str(tmp / "out"),
+            "-q",
+            "--per-channel",
+            "--format",
+            "mp3",
+        ]
+    )
 
 
 def _truncated_mp3(tmp: Path, models: dict[str, Path]) -> Argv:
@@ -249,12 +258,21 @@ CASES: list[Case] = [
     Case("validate-device-mps-onnx", _cmd("validate", "{onnx}", "--device", "mps"), 2, "mps"),
     Case("validate-long-s-nan", _cmd("validate", "{gain}", "--long-s", "nan"), 2, "--long-s"),
     Case("apply-device-tpu", _cmd("audacity", "apply", "{gain}", "--device", "tpu"), 2, "device"),
-    Case("apply-threads-negative", _cmd("audacity", "apply", "{gain}", "--threads", "-1"), 2, "--threads"),
-    Case("apply-timeout-nan", _cmd("audacity", "apply", "{gain}", "--timeout", "nan"), 2, "--timeout"),
+    Case(
+        "apply-threads-negative",
+        _cmd("audacity", "apply", "{gain}", "--threads", "-1"),
+        2,
+        "--threads",
+    ),
+    Case(
+        "apply-timeout-nan", _cmd("audacity", "apply", "{gain}", "--timeout", "nan"), 2, "--timeout"
+    ),
     Case("status-timeout-0", _cmd("audacity", "status", "--timeout", "0"), 2, "--timeout"),
-    Case("demo-device-tpu", _cmd("demo", "-o", "{tmp}/demo", "--device", "tpu"), 2, "unknown device"),
+    Case(
+        "demo-device-tpu", _cmd("demo", "-o", "{tmp}/demo", "--device", "tpu"), 2, "unknown device"
+    ),
     Case("demo-device-mps", _cmd("demo", "-o", "{tmp}/demo", "--device", "mps"), 2, "mps"),
-]  # fmt: skip
+]
 
 
 # --- the sweep ----------------------------------------------------------------------------

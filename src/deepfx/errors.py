@@ -258,10 +258,13 @@ class Cancelled(DeepfxError):
 
     exit_code = 130
 
-    def __init__(self, message: str = "cancelled; no output was written", *, signal: int = 2):
+    def __init__(self, message: str | None = None, *, signal: int = 2):
         self.signal = signal
         if signal != 2:  # SIGTERM (15) -> 143, the shell's 128 + signal number
             self.exit_code = 128 + signal
+        if message is None:
+            what = "cancelled" if signal == 2 else "terminated"
+            message = f"{what}; no partial output was written"
         super().__init__(message)
 
 

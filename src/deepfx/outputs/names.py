@@ -106,14 +106,15 @@ def output_name(
         The template names an unknown field or yields an empty / path-like name.
     """
     _check_template(template)
+    fields = {
+        "stem": safe_component(stem),
+        "label": safe_component(label),
+        "ext": ext,
+        "model": safe_component(model.replace("/", "_")) if model else "",
+        "index": index,
+    }
     try:
-        name = template.format(
-            stem=safe_component(stem),
-            label=safe_component(label),
-            ext=ext,
-            model=safe_component(model.replace("/", "_")) if model else "",
-            index=index,
-        )
+        name = template.format(**fields)
     except (KeyError, IndexError, ValueError) as exc:
         raise OutputError(
             f"bad name template {excerpt(template)} ({exc}); use the fields "
@@ -121,6 +122,11 @@ def output_name(
         ) from None
     if not name.strip() or name.strip() in (".", ".."):
         raise OutputError(f"name template {excerpt(template)} gives an empty file name")
+    over = len(safe_component(name).encode("utf-8")) - NAME_MAX_BYTES
+    if over > 0 and "{stem}" in template:  # shorten the input's stem first: keep the label
+        stem_b = str(fields["stem"]).encode("utf-8")
+        cut = stem_b[: max(len(stem_b) - over, 8)].decode("utf-8", errors="ignore")
+        name = template.format(**{**fields, "stem": cut.rstrip() or "_"})
     return fit_name(safe_component(name))
 
 
