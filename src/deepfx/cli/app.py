@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except NoArgsIsHelpError as exc:  # `deepfx` or `deepfx models` alone: show the help
         exc.show()
-        sys.exit(0)
+        sys.exit(exc.exit_code)
     except ClickUsageError as exc:  # typer's own parsing (a missing argument, not a number)
         where = exc.ctx.command_path if exc.ctx is not None else "deepfx"
         _fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code, None)
