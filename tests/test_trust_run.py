@@ -112,6 +112,8 @@ def test_output_name_is_safe_and_short() -> None:
     assert "/" not in name and len(name.encode()) <= 255 and name.endswith(".wav")
     with pytest.raises(OutputError, match="unknown field"):
         output_name("{label.__class__}", stem="a", label="b", ext="wav")
+    with pytest.raises(OutputError, match="field width"):
+        output_name("{label:>100000000}", stem="a", label="b", ext="wav")
 
 
 PLANS = [

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -179,7 +180,9 @@ def _can_write(fmt: str, subtype: str, channels: int, rate: int, folder: str) ->
             pass
         return None
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        return (str(exc).strip().splitlines() or ["refused"])[0][:160]
+        text = (str(exc).strip().splitlines() or ["refused"])[0]
+        text = re.sub(r"^Error opening '[^']*': ", "", text).removeprefix("Error : ")
+        return text.strip()[:200]
     finally:
         with contextlib.suppress(OSError):
             os.unlink(probe)
@@ -205,5 +208,5 @@ def check_audio_formats(combos: Iterable[tuple[str, str, int, int]]) -> None:
             hint = f"formats that can: {', '.join(ok)}" if ok else "no format here can"
             raise OutputError(
                 f"{fmt}/{subtype} cannot hold {channels} channel(s) at {rate} Hz ({why}); "
-                f"nothing was written; {hint} (--format), or use --per-channel / a mono input"
+                f"nothing was written; {hint} (--format)"
             )

@@ -18,6 +18,7 @@ Pure functions (no file system access), so every rule is tested with a table:
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from collections.abc import Sequence
@@ -75,7 +76,11 @@ def _check_template(template: str) -> None:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise OutputError(f"bad name template {excerpt(template)} ({exc})") from None
-    for _, field, _, _ in parsed:
+    for _, field, spec, _ in parsed:
+        if spec and any(len(d) > 3 for d in re.findall(r"\d+", spec)):
+            raise OutputError(
+                f"bad name template {excerpt(template)}: a field width above 999 characters"
+            )
         if field is not None and field not in _FIELDS:
             raise OutputError(
                 f"bad name template {excerpt(template)}: unknown field {excerpt(field, 30)}; "
