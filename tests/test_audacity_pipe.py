@@ -24,6 +24,7 @@ from deepfx.errors import (
     AudacityCommandError,
     AudacityNotRunningError,
     AudacityTimeoutError,
+    UnsafePipeError,
 )
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs are POSIX only")
@@ -210,3 +211,57 @@ def test_pipe_names_per_platform(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipe_module, "_WINDOWS", True)
     assert pipe_paths() == (r"\\.\pipe\ToSrvPipe", r"\\.\pipe\FromSrvPipe")
     assert pipe_paths()[0] == "\\\\.\\pipe\\ToSrvPipe"
+
+
+# --- planted files and links in place of the pipes (issue 18.3) ------------------------
+
+
+@pytest.mark.parametrize("which", ["to", "from"])
+@pytest.mark.parametrize("plant", ["regular file", "symlink to a file", "symlink to a fifo"])
+def test_planted_file_or_link_is_refused(tmp_path: Path, which: str, plant: str) -> None:
+    paths = {"to": tmp_path / "to", "from": tmp_path / "from"}
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"secret\n")
+    real_fifo = tmp_path / "real-fifo"
+    os.mkfifo(real_fifo)
+    for name, path in paths.items():
+        if name != which:
+            os.mkfifo(path)
+        elif plant == "regular file":
+            path.write_bytes(b"")
+        elif plant == "symlink to a file":
+            path.symlink_to(victim)
+        else:
+            path.symlink_to(real_fifo)
+    # a reader on the genuine command FIFO, so that opening it for writing would succeed
+    fd = os.open(paths["to"], os.O_RDONLY | os.O_NONBLOCK) if which == "from" else -1
+    try:
+        pipe = AudacityPipe(
+            to_path=str(paths["to"]), from_path=str(paths["from"]), connect_timeout_s=0.5
+        )
+        with pytest.raises(UnsafePipeError, match="refusing Audacity's"):
+            pipe.connect()
+        assert not pipe.connected
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    assert victim.read_bytes() == b"secret\n"
+    if plant == "regular file":
+        assert paths[which].read_bytes() == b""  # nothing was written into it
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a FIFO to another user")
+def test_another_users_fifo_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "to")
+    os.mkfifo(tmp_path / "from")
+    os.chown(tmp_path / "to", 65534, 65534)
+    pipe = AudacityPipe(
+        to_path=str(tmp_path / "to"), from_path=str(tmp_path / "from"), connect_timeout_s=0.5
+    )
+    with pytest.raises(UnsafePipeError, match="owned by another user"):
+        pipe.connect()
+
+
+def test_refused_pipe_is_an_audacity_error_with_exit_code_6() -> None:
+    assert issubclass(UnsafePipeError, PermissionError)
+    assert UnsafePipeError("x").exit_code == 6

@@ -16,6 +16,10 @@ project-wide convention; soundfile's ``(samples, channels)`` is transposed at th
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,7 @@ import soxr
 from deepfx.errors import (
     AudioDecodeError,
     AudioFileNotFoundError,
+    AudioPermissionError,
     EmptyAudioError,
     NonFiniteAudioError,
 )
@@ -44,6 +49,35 @@ __all__ = [
 
 #: Samples per block when streaming from disk (per channel). About 1.5 s at 44.1 kHz.
 DEFAULT_BLOCK = 65536
+#: A file that decodes to fewer samples than its header announces is truncated (a cut
+#: download, a full disk) and is refused like a truncated FLAC, instead of being padded
+#: with digital silence. Decoders may round the announced length by a few MP3 frames
+#: (1152 samples each); a shortfall within this many samples is such rounding.
+TRUNCATION_SLACK = 4 * 1152
+
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_decoder(path: Path) -> Iterator[None]:
+    """Silence libmpg123's own stderr warnings ("Xing stream size off...") while an MP3 is
+    opened: deepfx reports a truncated file itself, as one line."""
+    if path.suffix.lower() != ".mp3" or sys.platform == "win32":
+        yield
+        return
+    with _stderr_lock:
+        try:
+            saved = os.dup(2)
+        except OSError:
+            yield
+            return
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 @dataclass(frozen=True)
@@ -83,8 +117,11 @@ def inspect(path: Path | str) -> AudioInfo:
         raise AudioFileNotFoundError(p)
     if p.stat().st_size == 0:
         raise EmptyAudioError(f"{p} (a 0-byte file)")
+    if not os.access(p, os.R_OK):
+        raise AudioPermissionError(p)
     try:
-        info = sf.info(str(p))
+        with _quiet_decoder(p):
+            info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioDecodeError(p, _cause(exc)) from None
     if info.frames <= 0 or info.samplerate <= 0 or info.channels <= 0:
@@ -111,7 +148,9 @@ def read_blocks(
     info = inspect(path)
     offset = 0
     try:
-        with sf.SoundFile(str(info.path)) as fh:
+        with _quiet_decoder(info.path):
+            fh = sf.SoundFile(str(info.path))
+        with fh:
             while True:
                 try:
                     data = fh.read(block_frames, dtype="float32", always_2d=True)
@@ -132,6 +171,13 @@ def read_blocks(
         raise AudioDecodeError(info.path, _cause(exc)) from None
     if offset == 0:
         raise EmptyAudioError(str(info.path))
+    if offset < info.frames - TRUNCATION_SLACK:
+        raise AudioDecodeError(
+            info.path,
+            f"the file is truncated: it decodes to {offset / info.sample_rate:.2f} s, but its "
+            f"header announces {info.duration_s:.2f} s; repair or re-encode it "
+            "(nothing is padded with silence)",
+        )
 
 
 def read(path: Path | str) -> tuple[np.ndarray, int]:

@@ -19,7 +19,13 @@ import numpy as np
 
 from deepfx.errors import ContractError
 
-__all__ = ["TIME_TOLERANCE_S", "check_effect_output", "check_input", "check_labels_output"]
+__all__ = [
+    "TIME_TOLERANCE_S",
+    "check_batch_output",
+    "check_effect_output",
+    "check_input",
+    "check_labels_output",
+]
 
 #: Slack allowed when checking that timestamps lie inside the input (float rounding).
 TIME_TOLERANCE_S = 1e-3
@@ -35,6 +41,48 @@ def check_input(x: np.ndarray) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ContractError("input contains NaN or infinite values")
     return x
+
+
+def check_batch_output(
+    out: Any,
+    *,
+    n_items: int,
+    n_labels: int,
+    n_samples: int,
+    model: str | None = None,
+    at_s: float | None = None,
+) -> list[np.ndarray]:
+    """Check a batched waveform-to-waveform output (card ``batch: true``).
+
+    The model must return one ``(batch, n_outputs, samples)`` array; a list of arrays of
+    different shapes (ragged), a wrong batch size or rank is a :class:`ContractError`,
+    never a NumPy crash. Returns one checked ``(n_outputs, samples)`` array per item.
+    """
+
+    def fail(rule: str) -> ContractError:
+        return ContractError(rule, model=model, at_s=at_s)
+
+    if isinstance(out, (tuple, list)):
+        shapes = {tuple(np.shape(o)) for o in out}
+        if len(shapes) > 1:
+            listed = ", ".join(str(s) for s in sorted(shapes)[:4])
+            raise fail(
+                f"with batch: true the output must be one (batch, n_outputs, samples) array; "
+                f"got {len(out)} arrays of different shapes ({listed})"
+            )
+    try:
+        arr = np.asarray(out)
+    except (ValueError, TypeError) as exc:
+        raise fail(f"with batch: true the output is not an array ({str(exc)[:120]})") from None
+    if arr.ndim != 3 or arr.shape[0] != n_items:
+        raise fail(
+            f"with batch: true the output must be (batch, n_outputs, samples) with batch "
+            f"{n_items}, got shape {tuple(arr.shape)}"
+        )
+    return [
+        check_effect_output(o, n_labels=n_labels, n_samples=n_samples, model=model, at_s=at_s)
+        for o in arr
+    ]
 
 
 def check_effect_output(

@@ -18,13 +18,15 @@ Tree::
     ├── ValidationFailed                       `deepfx validate` found failures
     ├── AudioError
     │   ├── AudioFileNotFoundError (FileNotFoundError)
+    │   ├── AudioPermissionError (PermissionError)
     │   ├── AudioDecodeError (ValueError)
     │   ├── EmptyAudioError (ValueError)
     │   └── NonFiniteAudioError (ValueError)
     ├── MemoryBudgetError (MemoryError)
-    ├── OutputError (OSError)
+    ├── OutputError (OSError)                  an output cannot be planned or written
+    │   └── OutputConflictError                outputs would overwrite an input or each other
     ├── UsageError (ValueError)                bad option value (unknown stem, overlap >= chunk)
-    ├── Cancelled                              user cancelled (exit 130)
+    ├── Cancelled                              user cancelled (exit 130; 143 on SIGTERM)
     ├── HubError
     │   ├── ModelNotFoundError (LookupError)   unknown repo / revision / name
     │   ├── NotInstalledError (LookupError)
@@ -42,7 +44,11 @@ Tree::
         ├── AudacityNotRunningError (ConnectionError)
         ├── AudacityTimeoutError (TimeoutError)
         ├── AudacityCommandError
-        └── SelectionError (ValueError)
+        ├── SelectionError (ValueError)
+        └── UnsafePipeError (PermissionError)  a pipe that is a link, a file, not ours
+
+:func:`excerpt` shortens user data (a card's string, a file name) before a message quotes
+it, so a 10 MB string never reaches the terminal.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ __all__ = [
     "AudioDecodeError",
     "AudioError",
     "AudioFileNotFoundError",
+    "AudioPermissionError",
     "BackendMissingError",
     "Cancelled",
     "CardError",
@@ -76,11 +83,13 @@ __all__ = [
     "NetworkError",
     "NonFiniteAudioError",
     "NotInstalledError",
+    "OutputConflictError",
     "OutputError",
     "PublishError",
     "SelectionError",
     "StorePathError",
     "UnsafeHubAnswerError",
+    "UnsafePipeError",
     "UnsafeSourceError",
     "UsageError",
     "ValidationFailed",
@@ -217,6 +226,12 @@ class AudioFileNotFoundError(AudioError, FileNotFoundError):
         super().__init__(f"audio file not found: {self.path}")
 
 
+class AudioPermissionError(AudioError, PermissionError):
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        super().__init__(f"permission denied reading {self.path}; check the file's permissions")
+
+
 class AudioDecodeError(AudioError, ValueError):
     def __init__(self, path: Path | str, cause: str):
         self.path = Path(path)
@@ -249,7 +264,15 @@ class MemoryBudgetError(DeepfxError, MemoryError):
 
 
 class OutputError(DeepfxError, OSError):
+    """An output cannot be written: a read-only or missing folder, a name taken by a
+    folder, a name too long, a format that cannot hold the audio, too many open files."""
+
     exit_code = 2
+
+
+class OutputConflictError(OutputError):
+    """The planned outputs would overwrite one of the run's inputs, or each other; found
+    before anything is written."""
 
 
 class UsageError(DeepfxError, ValueError):
@@ -264,7 +287,13 @@ class Cancelled(DeepfxError):
 
     exit_code = 130
 
-    def __init__(self, message: str = "cancelled; no output was written"):
+    def __init__(self, message: str | None = None, *, signal: int = 2):
+        self.signal = signal
+        if signal != 2:  # SIGTERM (15) -> 143, the shell's 128 + signal number
+            self.exit_code = 128 + signal
+        if message is None:
+            what = "cancelled" if signal == 2 else "terminated"
+            message = f"{what}; no partial output was written"
         super().__init__(message)
 
 
@@ -363,3 +392,8 @@ class AudacityCommandError(AudacityError):
 
 class SelectionError(AudacityError, ValueError):
     pass
+
+
+class UnsafePipeError(AudacityError, PermissionError):
+    """Audacity's pipe name holds a link, a regular file or another user's FIFO: refused
+    before a byte is written to it."""

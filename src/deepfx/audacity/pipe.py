@@ -19,6 +19,14 @@ Every wait here has a deadline, because each naive step hangs forever in practic
   timeout the next command first resynchronises (a late answer would otherwise be read as
   the answer to the next command).
 
+The FIFOs sit in ``/tmp``, where any local user can plant a file or a symbolic link under
+their names before Audacity starts. Each pipe is therefore checked with ``lstat`` (a FIFO,
+not a link, owned by the current user), opened with ``O_NOFOLLOW`` and checked again with
+``fstat`` on the opened descriptor (so a swap between the check and the open is caught);
+anything else is refused with :class:`~deepfx.errors.UnsafePipeError` and nothing is
+written. On Windows the pipes live in the kernel's named-pipe namespace, not in a folder
+other users can write to, so there is no link to plant; see docs/threat-model.md.
+
 Example
 -------
 >>> with AudacityPipe() as pipe:                       # doctest: +SKIP
@@ -32,6 +40,7 @@ import errno
 import json
 import os
 import queue
+import stat
 import sys
 import threading
 import time
@@ -45,6 +54,7 @@ from deepfx.errors import (
     AudacityError,
     AudacityNotRunningError,
     AudacityTimeoutError,
+    UnsafePipeError,
 )
 
 __all__ = [
@@ -161,6 +171,41 @@ class _Transport:
         raise NotImplementedError
 
 
+def check_fifo(path: str, st: os.stat_result, *, what: str) -> None:
+    """Refuse anything but a FIFO owned by the current user (``st`` from lstat or fstat).
+
+    A link, a regular file, a device or another user's FIFO under Audacity's pipe name is
+    what a hostile local user would plant to read or redirect deepfx's commands.
+    """
+    if stat.S_ISLNK(st.st_mode):
+        kind = "a symbolic link"
+    elif not stat.S_ISFIFO(st.st_mode):
+        kind = "a regular file" if stat.S_ISREG(st.st_mode) else "not a FIFO"
+    elif st.st_uid != os.getuid():
+        kind = f"a FIFO owned by another user (uid {st.st_uid})"
+    else:
+        return
+    raise UnsafePipeError(
+        f"refusing Audacity's {what} {path}: it is {kind}, not a FIFO of yours; someone may "
+        "have planted it. Quit Audacity, delete the file, and start Audacity again"
+    )
+
+
+def _open_fifo(path: str, flags: int, *, what: str) -> int:
+    """``os.open`` a FIFO without following links, checked before and after the open."""
+    try:
+        check_fifo(path, os.lstat(path), what=what)
+    except FileNotFoundError:
+        pass  # the open below reports it (ENOENT), as before
+    fd = os.open(path, flags | os.O_NOFOLLOW)
+    try:
+        check_fifo(path, os.fstat(fd), what=what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class _FifoTransport(_Transport):
     """Linux / macOS: two FIFOs, both opened non-blocking so nothing waits forever."""
 
@@ -168,7 +213,7 @@ class _FifoTransport(_Transport):
         self._w = -1
         self._r = -1
         self._writer_seen = False
-        if not os.path.exists(to_path):
+        if not os.path.lexists(to_path):
             raise AudacityNotRunningError(
                 f"Audacity's scripting pipe {to_path} does not exist: Audacity is not running "
                 f"or mod-script-pipe is not enabled. Start Audacity; to enable the module, "
@@ -178,9 +223,15 @@ class _FifoTransport(_Transport):
         # writing; a non-blocking open for writing fails with ENXIO until it reads.
         while True:
             try:
-                self._w = os.open(to_path, os.O_WRONLY | os.O_NONBLOCK)
+                self._w = _open_fifo(to_path, os.O_WRONLY | os.O_NONBLOCK, what="command pipe")
                 break
+            except UnsafePipeError:
+                raise
             except OSError as exc:
+                if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link planted after the check
+                    raise UnsafePipeError(
+                        f"refusing Audacity's command pipe {to_path}: it is a symbolic link"
+                    ) from None
                 if exc.errno not in (errno.ENXIO, errno.ENOENT):
                     raise AudacityNotRunningError(
                         f"cannot open Audacity's scripting pipe {to_path}: {exc.strerror}"
@@ -194,7 +245,10 @@ class _FifoTransport(_Transport):
                 )
             time.sleep(0.02)
         try:
-            self._r = os.open(from_path, os.O_RDONLY | os.O_NONBLOCK)
+            self._r = _open_fifo(from_path, os.O_RDONLY | os.O_NONBLOCK, what="answer pipe")
+        except UnsafePipeError:
+            os.close(self._w)
+            raise
         except OSError as exc:
             os.close(self._w)
             raise AudacityNotRunningError(

@@ -54,43 +54,70 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map deepfx errors to one-line messages and exit codes.
 
     Exit codes: 0 ok, 1 validation failed, 2 bad input or usage, 3 bad model, 4 contract
-    broken, 5 hub/store, 6 Audacity, 70 internal error, 130 cancelled.
+    broken, 5 hub/store, 6 Audacity, 70 internal error, 130 cancelled (Ctrl-C), 143
+    terminated (SIGTERM). SIGINT and SIGTERM are handled for every command (see
+    :mod:`deepfx.cli._signals`): temp files are removed, a second signal exits at once.
     """
+    from click.exceptions import NoArgsIsHelpError
+    from click.exceptions import UsageError as ClickUsageError
     from typer.exceptions import TyperException
 
+    from deepfx.cli._signals import Interrupted, SignalGuard
     from deepfx.errors import DeepfxError
 
+    guard = SignalGuard()
     try:
-        rv = app(args=argv, standalone_mode=False)
+        with guard:
+            rv = app(args=argv, standalone_mode=False)
     except DeepfxError as exc:
         _fail(str(exc), exc.exit_code, exc)
+    except Interrupted as exc:
+        _fail(exc.message, 128 + exc.signum, None)
     except (KeyboardInterrupt, typer.Abort):
         _fail("cancelled; no output was written", 130, None)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except TyperException as exc:  # usage errors (typer's own click): show them like click does
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
-        else:
-            _fail(str(exc), exc.exit_code, None)
+    except NoArgsIsHelpError as exc:  # `deepfx` or `deepfx models` alone: show the help
+        exc.show()
         sys.exit(exc.exit_code)
+    except ClickUsageError as exc:  # typer's own parsing (a missing argument, not a number)
+        where = exc.ctx.command_path if exc.ctx is not None else "deepfx"
+        _fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code, None)
+    except TyperException as exc:
+        _fail(exc.format_message(), exc.exit_code, None)
     except Exception as exc:  # anything else is a bug in deepfx
         _fail(
-            f"internal error: {type(exc).__name__}: {exc} (set DEEPFX_DEBUG=1 for details)", 70, exc
+            f"internal error: {type(exc).__name__}: {_first_line(exc)} "
+            "(set DEEPFX_DEBUG=1 for details)",
+            70,
+            exc,
         )
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
 def _fail(message: str, code: int, exc: BaseException | None) -> None:
+    """Print ``error: message`` on stderr as one line, never wrapped (scripts, pipes and
+    the window read it), and exit with ``code``."""
     from rich.console import Console
 
     if exc is not None and os.environ.get("DEEPFX_DEBUG"):
         import traceback
 
         traceback.print_exception(exc)
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    console.print(f"[bold red]error:[/] {_escape(message)}", markup=True)
     sys.exit(code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import typer
 
+from deepfx.cli._options import DeviceOpt, ThreadsOpt, TimeoutOpt
+
 audacity_app = typer.Typer(
     name="audacity",
     help="Run models on the selection of a running Audacity (needs mod-script-pipe; "
@@ -19,7 +21,7 @@ audacity_app = typer.Typer(
 
 @audacity_app.command("status")
 def status_command(
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for Audacity."),
+    timeout: TimeoutOpt = 10.0,
 ) -> None:
     """Show whether Audacity answers, its tracks and the current selection.
 
@@ -75,11 +77,9 @@ def apply_command(
     per_channel: bool = typer.Option(
         False, "--per-channel", help="Run stereo tracks channel by channel (stereo results)."
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps..."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads for the model."),
-    timeout: float = typer.Option(
-        30.0, "--timeout", help="Seconds each Audacity command may take."
-    ),
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Run MODEL on the selection in Audacity and add the results to the project.
 

@@ -13,7 +13,15 @@ from typing import Optional
 
 import typer
 
+from deepfx.cli._options import DeviceOpt
+
 _FORMAT_HELP = "torchscript (model.pt), torch.export / pt2 (model.pt2) or onnx (model.onnx)"
+
+
+def _long_s(value: float) -> float:
+    from deepfx.engine.options import check_chunk_s
+
+    return float(check_chunk_s(value, "--long-s") or 10.0)
 
 
 def validate_cmd(
@@ -26,9 +34,9 @@ def validate_cmd(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     long_s: float = typer.Option(
-        10.0, "--long-s", min=0.1, help="Length of the long test input, in seconds."
+        10.0, "--long-s", help="Length of the long test input, in seconds.", callback=_long_s
     ),
-    device: str = typer.Option("cpu", "--device", "-d", help="cpu, cuda, mps or auto."),
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Run the validation battery on a model folder, exactly as the host loads it.
 
@@ -38,8 +46,13 @@ def validate_cmd(
 
     Example: [bold]deepfx validate ./my-model[/]
     """
+    from deepfx.engine.options import check_device_for
+    from deepfx.runners import available_formats
     from deepfx.validation import validate
 
+    if path.is_dir():  # an unavailable device is a usage error (exit 2), not a failed check
+        for f in fmt or available_formats(path):
+            check_device_for(f, device)
     report = validate(path, formats=fmt or None, long_s=long_s, device=device)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from deepfx.cli._options import DeviceOpt
+
 if TYPE_CHECKING:
     from deepfx.demo import DemoResult, DemoStep
 
@@ -34,7 +36,7 @@ def demo(
     out: Path = typer.Option(
         Path("deepfx-demo"), "-o", "--out", help="Folder for the clip and every output."
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    device: DeviceOpt = "auto",
     no_espeak: bool = typer.Option(
         False, "--no-espeak", help="Use a synthetic voice even if espeak-ng is installed."
     ),
@@ -43,6 +45,9 @@ def demo(
     from rich.console import Console
 
     from deepfx.demo import run_demo
+    from deepfx.engine.options import check_device_for
+
+    check_device_for("torchscript", device)  # the built-ins are TorchScript: fail up front
 
     console = Console()
     with console.status("starting") as status:

@@ -1,18 +1,27 @@
 """`deepfx run MODEL INPUT... -o DIR`: run a model on audio files.
 
 Thin over :func:`deepfx.engine.run`. torch and the engine are imported inside the
-command so `deepfx --help` stays fast. Ctrl-C cancels cleanly: the first one asks the
-engine to stop (it does so between chunks, removing partial outputs) and the command
-exits with status 130; a second Ctrl-C interrupts at once (still without partial files).
+command so `deepfx --help` stays fast. Ctrl-C (or SIGTERM) cancels cleanly: the first one
+asks the engine to stop (it does so between chunks, removing partial outputs) and the
+command exits with status 130 (143 for SIGTERM); a second one ends the process at once,
+even inside a long forward call, still removing the temporary files
+(:mod:`deepfx.cli._signals`).
 """
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
-from typing import Any
 
 import typer
+
+from deepfx.cli._options import (
+    BatchOpt,
+    ChunkOpt,
+    DeviceOpt,
+    MemoryBudgetOpt,
+    OverlapOpt,
+    ThreadsOpt,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -50,19 +59,15 @@ def run_command(
     subtype: str | None = typer.Option(
         None, "--subtype", help="Output subtype (PCM_16, PCM_24, FLOAT...); default: input's."
     ),
-    chunk: float | None = typer.Option(None, "--chunk", help="Chunk length in seconds."),
-    overlap: float | None = typer.Option(None, "--overlap", help="Chunk overlap in seconds."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads for the model."),
+    chunk: ChunkOpt = None,
+    overlap: OverlapOpt = None,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
     per_channel: bool = typer.Option(
         False, "--per-channel", help="Run a mono model once per channel (keeps the channels)."
     ),
-    memory_budget: float = typer.Option(
-        2048.0, "--memory-budget", help="MB of audio a whole-input model may receive."
-    ),
-    batch: int | None = typer.Option(
-        None, "--batch", help="Chunks per forward call (models whose card says batch: true)."
-    ),
+    memory_budget: MemoryBudgetOpt = 2048.0,
+    batch: BatchOpt = None,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run MODEL on each INPUT and write the outputs into the -o folder."""
@@ -76,18 +81,12 @@ def run_command(
         TimeRemainingColumn,
     )
 
+    from deepfx.cli._signals import cancel_with
     from deepfx.engine import CancelToken, run
     from deepfx.engine import Progress as Event
 
     console = Console(stderr=True)
     token = CancelToken()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -110,29 +109,26 @@ def run_command(
             tasks[ev.index] = bar.add_task(desc, total=max(ev.total, 1))
         bar.update(tasks[ev.index], completed=ev.done, total=max(ev.total, 1))
 
-    try:
-        with bar:
-            results = run(
-                model,
-                inputs,
-                out_dir,
-                stems=[s.strip() for s in stems.split(",") if s.strip()] if stems else None,
-                label_format=labels_format,
-                name_template=name_template,
-                audio_format=audio_format,
-                subtype=subtype,
-                per_channel=per_channel,
-                chunk_s=chunk,
-                overlap_s=overlap,
-                batch=batch,
-                device=device,
-                threads=threads,
-                memory_budget_mb=memory_budget,
-                on_progress=on_progress,
-                cancel=token,
-            )
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with cancel_with(token), bar:
+        results = run(
+            model,
+            inputs,
+            out_dir,
+            stems=[s.strip() for s in stems.split(",") if s.strip()] if stems else None,
+            label_format=labels_format,
+            name_template=name_template,
+            audio_format=audio_format,
+            subtype=subtype,
+            per_channel=per_channel,
+            chunk_s=chunk,
+            overlap_s=overlap,
+            batch=batch,
+            device=device,
+            threads=threads,
+            memory_budget_mb=memory_budget,
+            on_progress=on_progress,
+            cancel=token,
+        )
     out = Console()
     for res in results:
         for label, path in res.files.items():

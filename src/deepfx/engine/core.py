@@ -30,45 +30,47 @@ from deepfx.audio import (
     inspect,
     map_channels,
     read_blocks,
-    resampled_length,
 )
-from deepfx.contract import check_effect_output, check_input
+from deepfx.contract import check_batch_output, check_input
 from deepfx.engine._threads import WriteBehind, prefetch, spare_core
 from deepfx.engine.events import CancelToken, Progress, Stage
 from deepfx.engine.merge import merge_labels
+from deepfx.engine.options import (
+    DEFAULT_BATCH,
+    DEFAULT_CHUNK_S,
+    DEFAULT_MEMORY_BUDGET_MB,
+    DEFAULT_OVERLAP_S,
+    EngineOptions,
+    check_device,
+    check_sample_rate,
+    check_threads,
+    plan,
+)
 from deepfx.engine.overlap import OverlapAdd
 from deepfx.errors import (
-    ContractError,
     EmptyAudioError,
-    MemoryBudgetError,
     OutputError,
     UsageError,
 )
 from deepfx.labels import Label
 from deepfx.model import Model, load_model
-from deepfx.outputs.audio import DEFAULT_TEMPLATE, AudioWriter, audio_format_for, output_name
+from deepfx.outputs.audio import DEFAULT_TEMPLATE, AudioWriter, audio_format_for
+from deepfx.outputs.check import check_audio_formats, check_open_files, check_targets
 from deepfx.outputs.labels import LABEL_FORMATS, write_labels
+from deepfx.outputs.names import OutputNaming, plan_names
 
 __all__ = [
+    "DEFAULT_BATCH",
     "DEFAULT_CHUNK_S",
     "DEFAULT_MEMORY_BUDGET_MB",
     "DEFAULT_OVERLAP_S",
     "EffectResult",
+    "EngineOptions",
     "LabelResult",
     "RunOutput",
     "process",
     "run",
 ]
-
-#: Chunk length when neither the card nor the caller says (seconds).
-DEFAULT_CHUNK_S = 10.0
-#: Overlap between chunks when neither the card nor the caller says (seconds). The
-#: crossfade takes the middle half; a quarter on each side is pure context.
-DEFAULT_OVERLAP_S = 1.0
-#: Largest input handed whole to a ``whole_input`` model (MB of float32 model input).
-DEFAULT_MEMORY_BUDGET_MB = 2048.0
-#: Chunks (x lanes) per forward call for models whose card says ``"batch": true``.
-DEFAULT_BATCH = 4
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -167,7 +169,15 @@ def process(
     -------
     EffectResult or LabelResult
     """
-    mdl = _load(model, device=device, threads=threads, on_progress=on_progress)
+    opts = EngineOptions(
+        stems=tuple(stems) if stems else None,
+        per_channel=per_channel,
+        chunk_s=chunk_s,
+        overlap_s=overlap_s,
+        batch=batch,
+        memory_budget_mb=memory_budget_mb,
+    )
+    rate = check_sample_rate(sample_rate)
     x = np.asarray(audio, dtype=np.float32)
     if x.ndim == 1:
         x = x[None, :]
@@ -179,21 +189,10 @@ def process(
         raise UsageError(
             f"audio has shape {x.shape}: more channels than samples; pass (channels, samples)"
         )
-    check_finite(x, sample_rate=sample_rate, what="the audio array")
-    info = AudioInfo(Path("<array>"), int(sample_rate), x.shape[0], x.shape[1], "WAV", "FLOAT")
-    job = _Job(
-        mdl,
-        info,
-        stems=stems,
-        per_channel=per_channel,
-        chunk_s=chunk_s,
-        overlap_s=overlap_s,
-        batch=batch,
-        memory_budget_mb=memory_budget_mb,
-        on_progress=on_progress,
-        cancel=cancel,
-        name="<array>",
-    )
+    check_finite(x, sample_rate=rate, what="the audio array")
+    mdl = _load(model, device=device, threads=threads, on_progress=on_progress)
+    info = AudioInfo(Path("<array>"), rate, x.shape[0], x.shape[1], "WAV", "FLOAT")
+    job = _Job(mdl, info, opts, on_progress=on_progress, cancel=cancel, name="<array>")
     blocks = (x[:, i : i + DEFAULT_BLOCK] for i in range(0, x.shape[1], DEFAULT_BLOCK))
     if mdl.card.is_effect:
         parts: dict[str, list[np.ndarray]] = {label: [] for label in job.keep}
@@ -201,8 +200,8 @@ def process(
             for label, arr in out.items():
                 parts[label].append(arr)
         tracks = {label: np.concatenate(p, axis=1) for label, p in parts.items()}
-        return EffectResult(tracks=tracks, sample_rate=int(sample_rate), model=mdl.name)
-    return LabelResult(labels=job.labels(blocks), sample_rate=int(sample_rate), model=mdl.name)
+        return EffectResult(tracks=tracks, sample_rate=rate, model=mdl.name)
+    return LabelResult(labels=job.labels(blocks), sample_rate=rate, model=mdl.name)
 
 
 def run(
@@ -235,38 +234,95 @@ def run(
     write one label file per input in ``label_format`` (txt = Audacity labels, csv, json,
     srt, vtt) named with ``label="labels"``.
 
-    Every input is checked (exists, decodes, non-empty) before any model runs. Outputs go
-    to temp files renamed when the input is complete; on an error or cancel nothing
-    partial is left (outputs of inputs that had already finished stay).
+    Every input is checked (exists, decodes, non-empty) before any model runs, and every
+    output of the whole run is named and checked before anything is written: no output
+    may be one of the inputs (after resolving links) or another output; same-named
+    outputs (``d1/x.wav`` and ``d2/x.wav``, repeated labels) get a numbered suffix
+    (``x - a (2).wav``); names are made safe and fit in 255 bytes; the format must hold
+    the audio. An input given twice is processed once. Outputs go to temp files renamed
+    when the input is complete; on an error or cancel nothing partial is left (outputs of
+    inputs that had already finished stay).
 
     See :func:`process` for the other parameters. Returns one :class:`RunOutput` per input.
     """
+    opts = EngineOptions(
+        stems=tuple(stems) if stems else None,
+        per_channel=per_channel,
+        chunk_s=chunk_s,
+        overlap_s=overlap_s,
+        batch=batch,
+        memory_budget_mb=memory_budget_mb,
+    )
     if label_format.lower() not in LABEL_FORMATS:
         raise OutputError(
             f"unknown label format {label_format!r}; use one of {', '.join(LABEL_FORMATS)}"
         )
-    paths = [Path(p) for p in inputs]
+    paths = _unique_inputs(Path(p) for p in inputs)
     if not paths:
         raise UsageError("no input files given")
     infos = [inspect(p) for p in paths]  # fail fast on bad inputs
     mdl = _load(model, device=device, threads=threads, on_progress=on_progress)
     out = Path(out_dir)
+    targets = _plan_outputs(
+        mdl,
+        infos,
+        opts,
+        out,
+        template=name_template,
+        label_format=label_format.lower(),
+        audio_format=audio_format,
+        subtype=subtype,
+    )
+    made = _make_folder(out)
+    try:
+        return _run_all(
+            mdl, infos, targets, opts, label_format.lower(), block_frames, on_progress, cancel
+        )
+    except BaseException:
+        _remove_if_empty(made)
+        raise
+
+
+def _make_folder(out: Path) -> list[Path]:
+    """Create the output folder (and missing parents); returns the folders made."""
+    missing = []
+    p = out
+    while not p.exists() and p.parent != p:
+        missing.append(p)
+        p = p.parent
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create output folder {out}: {exc}") from None
+        raise OutputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Undo :func:`_make_folder` after a failure: a run that wrote nothing leaves nothing."""
+    for p in folders:  # deepest first
+        try:
+            p.rmdir()
+        except OSError:
+            return
+
+
+def _run_all(
+    mdl: Model,
+    infos: Sequence[AudioInfo],
+    targets: Sequence[_Target],
+    opts: EngineOptions,
+    label_format: str,
+    block_frames: int,
+    on_progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> list[RunOutput]:
     results = []
-    for i, info in enumerate(infos):
+    for i, (info, target) in enumerate(zip(infos, targets, strict=True)):
         t0 = time.monotonic()
         job = _Job(
             mdl,
             info,
-            stems=stems,
-            per_channel=per_channel,
-            chunk_s=chunk_s,
-            overlap_s=overlap_s,
-            batch=batch,
-            memory_budget_mb=memory_budget_mb,
+            opts,
             on_progress=on_progress,
             cancel=cancel,
             name=info.path.name,
@@ -277,11 +333,9 @@ def run(
             read_blocks(info.path, block_frames=block_frames), background=job.background_io
         )
         if mdl.card.is_effect:
-            res = _write_effect(
-                job, blocks, out, name_template, audio_format=audio_format, subtype=subtype
-            )
+            res = _write_effect(job, blocks, target)
         else:
-            res = _write_labels(job, blocks, out, name_template, label_format.lower())
+            res = _write_labels(job, blocks, target, label_format)
         res.seconds = time.monotonic() - t0
         res.forward_s = job.forward_s
         job.emit("done", job.total, job.total)
@@ -292,6 +346,18 @@ def run(
 # --- internals ----------------------------------------------------------------------------
 
 
+def _unique_inputs(paths: Iterable[Path]) -> list[Path]:
+    """The inputs in order, a file given twice (same file after resolving links) once."""
+    seen: set[str] = set()
+    out = []
+    for p in paths:
+        key = os.path.normcase(os.path.realpath(p))
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
 def _load(
     model: str | Path | Model,
     *,
@@ -299,93 +365,134 @@ def _load(
     threads: int | None,
     on_progress: ProgressCallback | None,
 ) -> Model:
+    want = check_device(device, "device")
+    threads = check_threads(threads, "threads")
     if on_progress is not None:
         on_progress(Progress(stage="loading", input=str(getattr(model, "name", model))))
-    mdl = model if isinstance(model, Model) else load_model(model, device=device, threads=threads)
+    mdl = model if isinstance(model, Model) else load_model(model, device=want, threads=threads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mdl.load()
+        mdl = mdl.load()
+    if not isinstance(model, Model):
+        _check_device_used(mdl, want)
+    return mdl
+
+
+def _check_device_used(mdl: Model, want: str) -> None:
+    """An explicit device the runner did not use is an error, for every format: a model
+    never runs silently somewhere other than where it was asked to."""
+    if want == "auto":
+        return
+    got = mdl.device.split(":")[0]
+    if got != want.split(":")[0]:
+        raise UsageError(
+            f"device {want!r} is not available for {mdl.format} models here (this one would "
+            f"run on {mdl.device}); use --device auto or --device {mdl.device}"
+        )
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One input's planned outputs: ``files`` maps each output name to its path; for audio,
+    the format, subtype, channels and rate it is written with."""
+
+    files: dict[str, Path]
+    fmt: str = ""
+    subtype: str = ""
+    channels: int = 0
+    rate: int = 0
+
+
+def _plan_outputs(
+    mdl: Model,
+    infos: Sequence[AudioInfo],
+    opts: EngineOptions,
+    out: Path,
+    *,
+    template: str,
+    label_format: str,
+    audio_format: str | None,
+    subtype: str | None,
+) -> list[_Target]:
+    """Name and check every output of the run before anything is written.
+
+    Runs :func:`plan` for each input (unknown stems, memory budget), names all outputs
+    at once (distinct, safe, <= 255 bytes: :func:`deepfx.outputs.names.plan_names`), and
+    checks them against the inputs and the file system (:mod:`deepfx.outputs.check`).
+    """
+    card = mdl.card
+    namings: list[OutputNaming] = []
+    formats: list[tuple[str, str, int, int]] = []
+    for info in infos:
+        p = plan(card, info.frames, info.sample_rate, info.channels, opts, model_name=mdl.name)
+        if card.is_effect:
+            fmt, sub, ext = audio_format_for(
+                input_format=info.format,
+                input_subtype=info.subtype,
+                audio_format=audio_format,
+                subtype=subtype,
+            )
+            formats.append((fmt, sub, p.lanes, info.sample_rate))
+            outs = tuple((key, idx, ext) for key, idx in zip(p.keep, p.keep_idx, strict=True))
+        else:
+            formats.append(("", "", 0, 0))
+            outs = (("labels", 0, LABEL_FORMATS[label_format]),)
+        namings.append(OutputNaming(stem=info.path.stem, outputs=outs))
+    names = plan_names(namings, template=template, model=mdl.name)
+    targets = [
+        _Target({k: out / n for k, n in nm.items()}, *fm)
+        for nm, fm in zip(names, formats, strict=True)
+    ]
+    check_targets([p for t in targets for p in t.files.values()], [i.path for i in infos], out)
+    if card.is_effect:
+        check_open_files(max(len(t.files) for t in targets))
+        check_audio_formats(t[:4] for t in formats)
+    return targets
 
 
 class _Job:
-    """One input through one model: the settings and the streaming pipeline."""
+    """One input through one model: the plan (see :func:`deepfx.engine.options.plan`)
+    and the streaming pipeline that carries it out."""
 
     def __init__(
         self,
         model: Model,
         info: AudioInfo,
+        options: EngineOptions,
         *,
-        stems: Sequence[str] | None,
-        per_channel: bool,
-        chunk_s: float | None,
-        overlap_s: float | None,
-        batch: int | None,
-        memory_budget_mb: float,
         on_progress: ProgressCallback | None,
         cancel: CancelToken | None,
         name: str,
         index: int = 0,
         count: int = 1,
     ):
-        card = model.card
+        p = plan(
+            model.card,
+            info.frames,
+            info.sample_rate,
+            info.channels,
+            options,
+            model_name=model.name,
+        )
         self.model = model
         self.info = info
-        self.rate = card.sample_rate
+        self.plan = p
+        self.rate = p.rate
         self.on_progress = on_progress
         self.cancel = cancel
         self.name, self.index, self.count = name, index, count
         self.started = time.monotonic()
-        self.per_channel = bool(per_channel) and not card.multichannel
-        labels = list(card.labels)
-        if stems:
-            unknown = [s for s in stems if s not in labels]
-            if unknown:
-                raise UsageError(
-                    f"model {model.name!r} has no output named {', '.join(map(repr, unknown))}; "
-                    f"its labels are: {', '.join(labels)}"
-                )
-            if not card.is_effect:
-                raise UsageError("stems only apply to effects; this model is an analyzer")
-        self.keep = [lb for lb in labels if not stems or lb in stems]
-        self.keep_idx = [labels.index(lb) for lb in self.keep]
-        self.channels_in = info.channels if (card.multichannel or self.per_channel) else 1
-        self.lanes = info.channels if self.per_channel else 1
-        self.total = resampled_length(info.frames, info.sample_rate, self.rate)
-        self.latency = card.latency_samples if card.is_effect else 0
-        self.min_len = int(np.ceil((card.min_input_s or 0.0) * self.rate))
-        hints = card.chunking
-        whole = bool(hints and hints.whole_input)
-        if whole:
-            budget = memory_budget_mb * 1024 * 1024
-            need = (self.total + self.latency) * self.channels_in * 4
-            if need > budget:
-                raise MemoryBudgetError(
-                    f"model {model.name!r} needs the whole input at once: {need / 2**20:.0f} MB "
-                    f"of audio at {self.rate} Hz, above the memory budget of "
-                    f"{memory_budget_mb:.0f} MB; raise it with --memory-budget MB "
-                    "(memory_budget_mb=...) or process a shorter excerpt"
-                )
-            self.window: int | None = None
-            self.overlap = 0
-        else:
-            win_s = chunk_s or (hints.window_s if hints and hints.window_s else DEFAULT_CHUNK_S)
-            if overlap_s is not None:
-                ov_s = overlap_s
-            elif hints and hints.overlap_s is not None:
-                ov_s = hints.overlap_s
-            else:
-                ov_s = min(DEFAULT_OVERLAP_S, win_s / 4)
-            if win_s <= 0 or ov_s < 0:
-                raise UsageError("chunk length must be > 0 and overlap >= 0 seconds")
-            self.window = max(int(round(win_s * self.rate)), self.min_len, 1)
-            self.overlap = int(round(ov_s * self.rate))
-            if self.overlap >= self.window:
-                raise UsageError(
-                    f"overlap ({ov_s} s) must be shorter than the chunk ({win_s} s); "
-                    "lower --overlap or raise --chunk"
-                )
-        extra = card.model_extra or {}
-        self.batch = max(1, int(batch or DEFAULT_BATCH)) if extra.get("batch") is True else 1
+        self.per_channel = p.per_channel
+        self.keep = list(p.keep)
+        self.keep_idx = list(p.keep_idx)
+        self.channels_in = p.channels_in
+        self.lanes = p.lanes
+        self.total = p.total
+        self.latency = p.latency
+        self.min_len = p.min_len
+        self.window = p.window
+        self.overlap = p.overlap
+        self.batch = p.batch
         self.forward_s = 0.0
         self.background_io = spare_core(_compute_threads(model), model.device)
 
@@ -513,24 +620,16 @@ class _Job:
                 at_s=items[0][0] / self.rate,
             )
             self.forward_s += time.perf_counter() - t0
-            arr = np.asarray(raw)
-            if arr.ndim != 3 or arr.shape[0] != len(items):
-                raise ContractError(
-                    f"with batch: true the output must be (batch, n_outputs, samples), got "
-                    f"shape {arr.shape}",
+            results.extend(
+                check_batch_output(
+                    raw,
+                    n_items=len(items),
+                    n_labels=n_labels,
+                    n_samples=items[0][1].shape[1],
                     model=self.model.name,
                     at_s=items[0][0] / self.rate,
                 )
-            for (start, a), o in zip(items, arr, strict=True):
-                results.append(
-                    check_effect_output(
-                        o,
-                        n_labels=n_labels,
-                        n_samples=a.shape[1],
-                        model=self.model.name,
-                        at_s=start / self.rate,
-                    )
-                )
+            )
         else:
             for start, a in items:
                 t0 = time.perf_counter()
@@ -602,40 +701,18 @@ def _batches(
         yield chunks[i : i + per]
 
 
-def _write_effect(
-    job: _Job,
-    blocks: Iterable[np.ndarray],
-    out_dir: Path,
-    template: str,
-    *,
-    audio_format: str | None,
-    subtype: str | None,
-) -> RunOutput:
+def _write_effect(job: _Job, blocks: Iterable[np.ndarray], target: _Target) -> RunOutput:
     info = job.info
-    fmt, sub, ext = audio_format_for(
-        input_format=info.format,
-        input_subtype=info.subtype,
-        audio_format=audio_format,
-        subtype=subtype,
-    )
-    dests = {
-        lb: out_dir
-        / output_name(
-            template,
-            stem=info.path.stem,
-            label=lb,
-            ext=ext,
-            model=job.model.name,
-            index=job.model.card.labels.index(lb),
-        )
-        for lb in job.keep
-    }
-    _check_distinct(dests, info.path)
+    dests = target.files
     with contextlib.ExitStack() as stack:
         writers = {
             lb: stack.enter_context(
                 AudioWriter(
-                    dest, sample_rate=info.sample_rate, channels=job.lanes, format=fmt, subtype=sub
+                    dest,
+                    sample_rate=target.rate,
+                    channels=target.channels,
+                    format=target.fmt,
+                    subtype=target.subtype,
                 )
             )
             for lb, dest in dests.items()
@@ -658,36 +735,14 @@ def _write_effect(
         job.check_cancel()
         job.emit("writing", job.total, job.total)
         clipped = {lb: w.clipped for lb, w in writers.items() if w.clipped}
-    return RunOutput(input=info.path, files=dests, kind="effect", clipped=clipped)
+    return RunOutput(input=info.path, files=dict(dests), kind="effect", clipped=clipped)
 
 
-def _write_labels(
-    job: _Job, blocks: Iterable[np.ndarray], out_dir: Path, template: str, fmt: str
-) -> RunOutput:
+def _write_labels(job: _Job, blocks: Iterable[np.ndarray], target: _Target, fmt: str) -> RunOutput:
     info = job.info
     labels = job.labels(blocks)
     job.check_cancel()
-    dest = out_dir / output_name(
-        template, stem=info.path.stem, label="labels", ext=LABEL_FORMATS[fmt], model=job.model.name
-    )
-    _check_distinct({"labels": dest}, info.path)
+    dest = target.files["labels"]
     job.emit("writing", job.total, job.total)
     write_labels(labels, dest, fmt)
     return RunOutput(input=info.path, files={"labels": dest}, kind="analyzer", labels=labels)
-
-
-def _check_distinct(dests: dict[str, Path], source: Path) -> None:
-    """Refuse to overwrite the input or to write two outputs to one name."""
-    seen: dict[Path, str] = {}
-    for lb, dest in dests.items():
-        if dest.exists() and source.exists() and os.path.samefile(dest, source):
-            raise OutputError(
-                f"output {dest} would overwrite the input file; choose another -o folder "
-                "or --name-template"
-            )
-        if dest in seen:
-            raise OutputError(
-                f"outputs {seen[dest]!r} and {lb!r} would both be written to {dest}; "
-                "put {label} in --name-template"
-            )
-        seen[dest] = lb

@@ -75,8 +75,12 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        #: The signal that cancelled (2 SIGINT, 15 SIGTERM); decides the exit code.
+        self.signal = 2
 
-    def cancel(self) -> None:
+    def cancel(self, signal: int | None = None) -> None:
+        if signal is not None and not self._event.is_set():
+            self.signal = int(signal)
         self._event.set()
 
     @property
@@ -85,4 +89,4 @@ class CancelToken:
 
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
-            raise Cancelled()
+            raise Cancelled(signal=self.signal)

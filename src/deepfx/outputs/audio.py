@@ -19,8 +19,8 @@ from types import TracebackType
 import numpy as np
 import soundfile as sf
 
-from deepfx._fs import atomic_path
 from deepfx.errors import OutputError
+from deepfx.outputs.temps import atomic_output, os_error_message
 
 __all__ = ["DEFAULT_TEMPLATE", "FLOAT_SUBTYPES", "AudioWriter", "audio_format_for", "output_name"]
 
@@ -167,21 +167,24 @@ class AudioWriter:
         self._fh: sf.SoundFile | None = None
 
     def __enter__(self) -> AudioWriter:
-        tmp = self._stack.enter_context(atomic_path(self.dest))
-        try:
-            self._fh = sf.SoundFile(
-                str(tmp),
-                "w",
-                samplerate=self.sample_rate,
-                channels=self.channels,
-                format=self.format,
-                subtype=self.subtype,
-            )
-        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-            self._stack.close()
-            raise OutputError(
-                f"cannot write {self.dest} as {self.format}/{self.subtype}: {exc}"
-            ) from None
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(atomic_output(self.dest))
+            try:
+                self._fh = sf.SoundFile(
+                    str(tmp),
+                    "w",
+                    samplerate=self.sample_rate,
+                    channels=self.channels,
+                    format=self.format,
+                    subtype=self.subtype,
+                )
+            except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+                # leave through the exception, so the temp file is removed, never renamed
+                raise OutputError(
+                    f"cannot write {self.dest.name} as {self.format}/{self.subtype} with "
+                    f"{self.channels} channel(s) at {self.sample_rate} Hz: {_first_line(exc)}"
+                ) from None
+            self._stack = stack.pop_all()
         return self
 
     def write(self, block: np.ndarray) -> None:
@@ -196,8 +199,10 @@ class AudioWriter:
         data = _to_int_pcm(block, self.subtype) if self.subtype in _INT_PCM else block
         try:
             self._fh.write(np.ascontiguousarray(data.T))
-        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise OutputError(f"writing {self.dest} failed: {exc}") from None
+        except OSError as exc:
+            raise OutputError(os_error_message(exc, self.dest)) from None
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise OutputError(f"writing {self.dest} failed: {_first_line(exc)}") from None
         self.frames += block.shape[1]
 
     def __exit__(
@@ -209,6 +214,17 @@ class AudioWriter:
         try:
             if self._fh is not None:
                 self._fh.close()
-        finally:
+        except (OSError, sf.LibsndfileError, RuntimeError) as err:
             self._fh = None
-            self._stack.__exit__(exc_type, exc, tb)
+            failure = OutputError(f"finishing {self.dest} failed: {_first_line(err)}")
+            self._stack.__exit__(OutputError, failure, None)
+            if exc is None:
+                raise failure from None
+            return
+        self._fh = None
+        self._stack.__exit__(exc_type, exc, tb)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]

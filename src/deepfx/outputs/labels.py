@@ -13,9 +13,9 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from deepfx._fs import atomic_write_text
 from deepfx.errors import OutputError
 from deepfx.labels import Label
+from deepfx.outputs.temps import atomic_output
 
 __all__ = ["LABEL_FORMATS", "format_labels", "read_audacity_labels", "write_labels"]
 
@@ -66,12 +66,16 @@ def format_labels(labels: Iterable[Label], fmt: str = "txt") -> str:
 
 def write_labels(labels: Iterable[Label], path: Path | str, fmt: str = "txt") -> Path:
     """Write labels to ``path`` in ``fmt``, atomically; returns the path."""
-    text = format_labels(labels, fmt)
-    try:
-        atomic_write_text(path, text)
-    except OSError as exc:
-        raise OutputError(f"cannot write labels to {path}: {exc}") from None
-    return Path(path)
+    data = format_labels(labels, fmt).encode("utf-8")
+    dest = Path(path)
+    with atomic_output(dest) as tmp:
+        try:
+            tmp.write_bytes(data)
+        except OSError as exc:
+            from deepfx.outputs.temps import os_error_message
+
+            raise OutputError(os_error_message(exc, dest)) from None
+    return dest
 
 
 def read_audacity_labels(path: Path | str) -> list[Label]:

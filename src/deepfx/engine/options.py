@@ -1,0 +1,345 @@
+"""Engine options: one validator per numeric option, a frozen options object, a pure plan.
+
+Every face (``deepfx run``, ``validate``, ``audacity apply``, ``demo``, the Python API)
+checks an option with the *same* function here, so ``--chunk 0`` or ``--threads -1`` is
+the same :class:`~deepfx.errors.UsageError` (exit 2, one line) wherever it is typed, and
+never reaches the model as nonsense (NaN, infinity, zero, a billion seconds).
+
+:func:`plan` turns a card, the input's shape and the options into the streaming
+decisions (window, overlap, lanes, kept outputs, latency, batch, memory budget) without
+loading a model, so it can be tested with a table.
+
+    options (validated) + card + (frames, rate, channels) --plan()--> Plan
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deepfx.errors import MemoryBudgetError, UsageError
+
+if TYPE_CHECKING:
+    from deepfx.card import ModelCard
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_CHUNK_S",
+    "DEFAULT_MEMORY_BUDGET_MB",
+    "DEFAULT_OVERLAP_S",
+    "DEVICES",
+    "MAX_CHUNK_S",
+    "EngineOptions",
+    "Plan",
+    "check_batch",
+    "check_chunk_s",
+    "check_device",
+    "check_device_for",
+    "check_memory_budget_mb",
+    "check_overlap_s",
+    "check_sample_rate",
+    "check_threads",
+    "check_timeout_s",
+    "plan",
+    "unique_labels",
+]
+
+#: Chunk length when neither the card nor the caller says (seconds).
+DEFAULT_CHUNK_S = 10.0
+#: Overlap between chunks when neither the card nor the caller says (seconds). The
+#: crossfade takes the middle half; a quarter on each side is pure context.
+DEFAULT_OVERLAP_S = 1.0
+#: Largest input handed whole to a ``whole_input`` model (MB of float32 model input).
+DEFAULT_MEMORY_BUDGET_MB = 2048.0
+#: Chunks (x lanes) per forward call for models whose card says ``"batch": true``.
+DEFAULT_BATCH = 4
+#: Longest chunk accepted (seconds): longer ones only allocate without end; a model that
+#: needs the whole input says so in its card (``whole_input``).
+MAX_CHUNK_S = 3600.0
+#: Largest memory budget accepted (MB): 1 TB.
+MAX_MEMORY_BUDGET_MB = 1024.0 * 1024.0
+#: Most CPU threads and batch items accepted.
+MAX_THREADS = 1024
+MAX_BATCH = 1024
+#: Longest wait accepted for one Audacity command (seconds): a day.
+MAX_TIMEOUT_S = 86400.0
+#: Highest sample rate accepted for in-memory audio (Hz).
+MAX_SAMPLE_RATE = 1_536_000
+#: Device names every runner understands (``cuda:N`` too).
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _number(value: object, option: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UsageError(f"{option} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise UsageError(f"{option} must be a finite number of seconds/units, got {v}")
+    return v
+
+
+def _integer(value: object, option: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise UsageError(f"{option} must be a whole number, got {value!r}")
+    v = int(value)
+    if not low <= v <= high:
+        raise UsageError(f"{option} must be between {low} and {high}, got {v}")
+    return v
+
+
+def check_chunk_s(value: float | None, option: str = "--chunk") -> float | None:
+    """Chunk length in seconds: ``None`` (the card's or the default) or 0 < x <= 3600."""
+    if value is None:
+        return None
+    v = _number(value, option)
+    if not 0 < v <= MAX_CHUNK_S:
+        raise UsageError(
+            f"{option} must be more than 0 and at most {MAX_CHUNK_S:g} seconds, got {v:g}"
+        )
+    return v
+
+
+def check_overlap_s(value: float | None, option: str = "--overlap") -> float | None:
+    """Overlap in seconds: ``None`` or 0 <= x < 3600 (shorter than the chunk: see plan)."""
+    if value is None:
+        return None
+    v = _number(value, option)
+    if not 0 <= v < MAX_CHUNK_S:
+        raise UsageError(
+            f"{option} must be at least 0 and below {MAX_CHUNK_S:g} seconds, got {v:g}"
+        )
+    return v
+
+
+def check_threads(value: int | None, option: str = "--threads") -> int | None:
+    """CPU threads: ``None`` (the runtime's default) or 1..1024."""
+    return None if value is None else _integer(value, option, 1, MAX_THREADS)
+
+
+def check_batch(value: int | None, option: str = "--batch") -> int | None:
+    """Chunks per forward call: ``None`` (the default, 4) or 1..1024."""
+    return None if value is None else _integer(value, option, 1, MAX_BATCH)
+
+
+def check_memory_budget_mb(value: float, option: str = "--memory-budget") -> float:
+    """Memory budget in MB: more than 0, at most 1 TB."""
+    v = _number(value, option)
+    if not 0 < v <= MAX_MEMORY_BUDGET_MB:
+        raise UsageError(f"{option} must be more than 0 and at most {MAX_MEMORY_BUDGET_MB:g} MB")
+    return v
+
+
+def check_timeout_s(value: float, option: str = "--timeout") -> float:
+    """A wait in seconds: more than 0, at most a day."""
+    v = _number(value, option)
+    if not 0 < v <= MAX_TIMEOUT_S:
+        raise UsageError(f"{option} must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
+    return v
+
+
+def check_sample_rate(value: object, what: str = "sample_rate") -> int:
+    """A sample rate in Hz: a whole number from 1 to 1,536,000."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    return _integer(value, what, 1, MAX_SAMPLE_RATE)
+
+
+def check_device(value: str | None, option: str = "--device") -> str:
+    """A device name every runner understands: auto, cpu, cuda, cuda:N or mps.
+
+    Whether the device is *available* for a given model's format is checked when the
+    model is opened (the runner, then :func:`deepfx.engine.core` for every format).
+    """
+    name = (value or "auto").strip().lower()
+    if name in DEVICES:
+        return name
+    if name.startswith("cuda:") and name[5:].isdigit():
+        return name
+    from deepfx.errors import excerpt
+
+    raise UsageError(
+        f"unknown device {excerpt(value, 40)} ({option}): use auto, cpu, cuda, cuda:N or mps"
+    )
+
+
+def check_device_for(fmt: str, device: str) -> str:
+    """Check that ``device`` can run a network of format ``fmt`` here, before loading it.
+
+    The same rule every runner applies when it opens a file, for faces that want to fail
+    before any work (``deepfx validate``): torch formats through
+    :func:`deepfx.runners.base.resolve_device`; ONNX runs on ``cpu``, or ``cuda`` when
+    onnxruntime has its CUDA provider, never on ``mps``.
+    """
+    want = check_device(device)
+    if want in ("auto", "cpu"):
+        return want
+    if fmt != "onnx":
+        from deepfx.runners.base import resolve_device
+
+        return resolve_device(want)
+    if want.startswith("cuda"):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return want  # the runner reports the missing backend
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            return want
+        raise UsageError(
+            f"device {want!r} asked for, but onnxruntime has no CUDA provider here; "
+            "use --device cpu or auto"
+        )
+    raise UsageError(f"device {want!r} cannot run ONNX models; use --device cpu, cuda or auto")
+
+
+def unique_labels(labels: Sequence[str]) -> list[str]:
+    """The card's labels made distinct: a repeated label becomes ``"name (2)"``, ...
+
+    A card that lists ``drums`` twice still gets two outputs (nothing is dropped);
+    the order and the first occurrence's name are kept.
+    """
+    seen: set[str] = set()
+    out: list[str] = []
+    for label in labels:
+        name, n = label, 1
+        while name in seen:
+            n += 1
+            name = f"{label} ({n})"
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The run's options, validated once when made (each by its ``check_*`` function)."""
+
+    stems: tuple[str, ...] | None = None
+    per_channel: bool = False
+    chunk_s: float | None = None
+    overlap_s: float | None = None
+    batch: int | None = None
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chunk_s", check_chunk_s(self.chunk_s, "chunk_s"))
+        object.__setattr__(self, "overlap_s", check_overlap_s(self.overlap_s, "overlap_s"))
+        object.__setattr__(self, "batch", check_batch(self.batch, "batch"))
+        object.__setattr__(
+            self,
+            "memory_budget_mb",
+            check_memory_budget_mb(self.memory_budget_mb, "memory_budget_mb"),
+        )
+        if self.stems is not None:
+            object.__setattr__(self, "stems", tuple(self.stems) or None)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one input through one model will do, decided before anything runs.
+
+    ``window`` is ``None`` for a whole-input model; ``keep`` are the output names (the
+    card's labels made distinct, filtered by ``stems``) and ``keep_idx`` their positions
+    in the model's output.
+    """
+
+    rate: int
+    channels_in: int
+    lanes: int
+    per_channel: bool
+    total: int
+    latency: int
+    min_len: int
+    window: int | None
+    overlap: int
+    batch: int
+    keep: tuple[str, ...] = field(default_factory=tuple)
+    keep_idx: tuple[int, ...] = field(default_factory=tuple)
+
+
+def plan(
+    card: ModelCard,
+    frames: int,
+    rate: int,
+    channels: int,
+    options: EngineOptions,
+    *,
+    model_name: str = "",
+) -> Plan:
+    """Decide window, overlap, lanes, kept outputs, latency and batch for one input.
+
+    Pure: reads only its arguments. Raises :class:`UsageError` for options that cannot
+    work with this card (unknown stem, overlap >= chunk) and :class:`MemoryBudgetError`
+    when a whole-input model would need more than the budget.
+    """
+    from deepfx.audio import resampled_length
+
+    name = model_name or card.name or "model"
+    model_rate = card.sample_rate
+    per_channel = bool(options.per_channel) and not card.multichannel
+    labels = unique_labels(card.labels)
+    stems = options.stems
+    if stems:
+        unknown = [s for s in stems if s not in labels]
+        if unknown:
+            raise UsageError(
+                f"model {name!r} has no output named {', '.join(map(repr, unknown))}; "
+                f"its labels are: {', '.join(labels)}"
+            )
+        if not card.is_effect:
+            raise UsageError("stems only apply to effects; this model is an analyzer")
+    keep_idx = tuple(i for i, lb in enumerate(labels) if not stems or lb in stems)
+    channels_in = channels if (card.multichannel or per_channel) else 1
+    lanes = channels if per_channel else 1
+    total = resampled_length(frames, rate, model_rate)
+    latency = card.latency_samples if card.is_effect else 0
+    min_len = int(np.ceil((card.min_input_s or 0.0) * model_rate))
+    hints = card.chunking
+    window: int | None
+    if hints and hints.whole_input:
+        budget = options.memory_budget_mb * 1024 * 1024
+        need = (total + latency) * channels_in * 4
+        if need > budget:
+            raise MemoryBudgetError(
+                f"model {name!r} needs the whole input at once: {need / 2**20:.0f} MB "
+                f"of audio at {model_rate} Hz, above the memory budget of "
+                f"{options.memory_budget_mb:.0f} MB; raise it with --memory-budget MB "
+                "(memory_budget_mb=...) or process a shorter excerpt"
+            )
+        window, overlap = None, 0
+    else:
+        win_s = options.chunk_s or (hints.window_s if hints and hints.window_s else DEFAULT_CHUNK_S)
+        if options.overlap_s is not None:
+            ov_s = options.overlap_s
+        elif hints and hints.overlap_s is not None:
+            ov_s = hints.overlap_s
+        else:
+            ov_s = min(DEFAULT_OVERLAP_S, win_s / 4)
+        if not (math.isfinite(win_s) and math.isfinite(ov_s)) or win_s <= 0 or ov_s < 0:
+            raise UsageError("chunk length must be > 0 and overlap >= 0 seconds")
+        window = max(int(round(win_s * model_rate)), min_len, 1)
+        overlap = int(round(ov_s * model_rate))
+        if overlap >= window:
+            raise UsageError(
+                f"overlap ({ov_s:g} s) must be shorter than the chunk ({win_s:g} s); "
+                "lower --overlap or raise --chunk"
+            )
+    extra = card.model_extra or {}
+    batch = (options.batch or DEFAULT_BATCH) if extra.get("batch") is True else 1
+    return Plan(
+        rate=model_rate,
+        channels_in=channels_in,
+        lanes=lanes,
+        per_channel=per_channel,
+        total=total,
+        latency=latency,
+        min_len=min_len,
+        window=window,
+        overlap=overlap,
+        batch=batch,
+        keep=tuple(labels[i] for i in keep_idx),
+        keep_idx=keep_idx,
+    )
