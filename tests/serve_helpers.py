@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,3 +248,14 @@ def write_wav(path: Path, audio: np.ndarray, rate: int, subtype: str = "FLOAT") 
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, audio, rate, subtype=subtype)
     return path
+
+
+def left_on_disk(state: Any, *, wait_s: float = 10.0) -> list[Path]:
+    """Files left in the server's temp folder, once a just-finished cleanup has run (a
+    job's folder is removed right after its last download was sent)."""
+    end = time.monotonic() + wait_s
+    while True:
+        files = state.storage.files_on_disk()
+        if not files or time.monotonic() > end:
+            return files
+        time.sleep(0.05)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from builtin_b_signals import chord, clicks
-from serve_helpers import Harp, HarpError, Running, home, running, write_wav
+from serve_helpers import Harp, HarpError, Running, home, left_on_disk, running, write_wav
 
 from deepfx.serve.server import ServeOptions
 
@@ -98,7 +98,7 @@ def test_effect_equals_deepfx_run(srv: Running, song: Path, tmp_path: Path) -> N
         assert np.array_equal(read(f), read(tmp_path / "cli" / f.name))
     stages = [p["stage"] for p in harp.progress]
     assert "processing" in stages and harp.progress[-1]["fraction"] <= 1.0
-    assert srv.state.storage.files_on_disk() == []  # downloaded once each: all removed
+    assert left_on_disk(srv.state) == []  # downloaded once each: all removed
 
 
 def test_stem_url_keeps_only_that_stem(srv: Running, song: Path, tmp_path: Path) -> None:
@@ -175,7 +175,7 @@ def test_cancel_stops_the_run_and_leaves_nothing(srv: Running, tmp_path: Path) -
     assert message.startswith("cancelled")
     job = srv.state.jobs.get(event_id)
     assert job is not None and job.done and job.token.cancelled
-    assert srv.state.storage.files_on_disk() == []
+    assert left_on_disk(srv.state) == []
 
 
 def test_storage_is_private(srv: Running) -> None:
@@ -200,4 +200,4 @@ def test_harp_error_for_a_model_that_breaks_its_contract(srv: Running, tmp_path:
     msg = json.loads(str(exc.value)[len("data: ") :])
     assert "broke its contract" in msg and "local/breaks" in msg
     assert str(srv.state.storage.root) not in msg
-    assert srv.state.storage.files_on_disk() == []
+    assert left_on_disk(srv.state) == []

@@ -446,12 +446,12 @@ async def file_route(request: Request) -> Response:
     key = request.path_params["path"]
     if not key.startswith("/"):
         key = "/" + key
-    path = storage.download(key)
-    if path is None:
-        return error(404, "no such file here (outputs can be downloaded once, for a while)")
-    return FileResponse(
-        path, filename=path.name, background=BackgroundTask(storage.downloaded, key)
-    )
+    taken = storage.take(key)
+    if taken is None:
+        return error(404, "no such file here (each output can be downloaded once, for a while)")
+    path, finished = taken
+    after = BackgroundTask(storage.remove_job, finished) if finished is not None else None
+    return FileResponse(path, filename=path.name, background=after)
 
 
 # gradio_client's queue protocol ------------------------------------------------------------

@@ -127,25 +127,23 @@ class Storage:
             self._files[key] = job
         return key
 
-    def download(self, path: str) -> Path | None:
-        """The file for a download request, or None when ``path`` is not published."""
-        with self._lock:
-            job = self._files.get(path)
-        if job is None:
-            return None
-        p = Path(path)
-        return p if p.is_file() else None
+    def take(self, path: str) -> tuple[Path, JobFolder | None] | None:
+        """The file for a download request, or None when ``path`` is not published.
 
-    def downloaded(self, path: str) -> None:
-        """Called after a file was sent: a job is removed once all its outputs were."""
+        Each output is handed out once: it is unpublished at once (a second request gets
+        None). The job is returned when this was its last output, for the caller to
+        :meth:`remove_job` once the file has been sent.
+        """
         with self._lock:
-            job = self._files.get(path)
+            job = self._files.pop(path, None)
             if job is None:
-                return
+                return None
             job.downloaded.add(path)
-            done = job.downloaded >= job.published
-        if done:
-            self.remove_job(job)
+            last = job.downloaded >= job.published
+        p = Path(path)
+        if not p.is_file():
+            return None
+        return p, (job if last else None)
 
     def remove_job(self, job: JobFolder) -> None:
         """Forget a job's files and delete its folder (idempotent)."""
