@@ -7,8 +7,6 @@ running jobs and deletes the server's temp folder).
 
 from __future__ import annotations
 
-import os
-
 import typer
 
 
@@ -87,8 +85,9 @@ def serve_command(
     srv = server.uvicorn_server(app)
     try:
         srv.run(sockets=[sock])  # type: ignore[attr-defined]
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: the normal way out
+        pass
     finally:
         sock.close()
         state.storage.close()  # also when uvicorn stopped before its lifespan ran
-    if os.environ.get("DEEPFX_DEBUG"):
-        console.print("server stopped", highlight=False)
+    console.print("stopped; running jobs were cancelled and the temp folder removed.")
