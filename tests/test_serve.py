@@ -69,6 +69,8 @@ def test_index_lists_every_model_with_its_harp_url(srv: Running) -> None:
     for name in ("builtin/hpss", "builtin/vad", "local/slow"):
         assert f"{srv.origin}/m/{name}" in r.text
     assert f"{srv.origin}/m/builtin/hpss/stems/percussive" in r.text
+    page = httpx.get(srv.url("builtin/vad"), follow_redirects=True)  # HARP's "open in browser"
+    assert page.status_code == 200 and f"{srv.origin}/m/builtin/vad" in page.text
     models = {m["name"]: m for m in httpx.get(srv.origin + "/models").json()}
     assert models["builtin/vad"]["type"] == "analyzer"
     assert models["builtin/hpss"]["url"] == f"{srv.origin}/m/builtin/hpss"

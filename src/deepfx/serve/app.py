@@ -444,8 +444,6 @@ async def file_route(request: Request) -> Response:
     target(request)
     storage = _state(request).storage
     key = request.path_params["path"]
-    if not key.startswith("/"):
-        key = "/" + key
     taken = storage.take(key)
     if taken is None:
         return error(404, "no such file here (each output can be downloaded once, for a while)")
