@@ -125,6 +125,16 @@ def test_malformed_process_requests(srv: Running, body: bytes, ctype: str, words
     assert_error(r, 400, words)
 
 
+def test_malformed_queue_requests(srv: Running) -> None:
+    url = srv.url("builtin/vad") + "/gradio_api/queue/join"
+    assert_error(httpx.post(url, json={"fn_index": 7, "session_hash": "s"}), 400, "fn_index")
+    assert_error(httpx.post(url, json={"fn_index": 1}), 400, "session_hash")
+    r = httpx.post(url, json={"fn_index": 1, "session_hash": "s"})
+    assert_error(r, 422, "expected 3 values")
+    r = httpx.get(srv.url("builtin/vad") + "/gradio_api/queue/data")
+    assert_error(r, 400, "session_hash")
+
+
 def test_malformed_uploads(srv: Running) -> None:
     url = srv.url("builtin/vad") + "/gradio_api/upload"
     assert_error(httpx.post(url, content=b"raw"), 400, "multipart/form-data")

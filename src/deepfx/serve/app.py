@@ -68,8 +68,9 @@ __all__ = ["ServedModel", "ServerState", "create_app"]
 
 log = logging.getLogger("deepfx.serve")
 
-#: Seconds between heartbeats on an idle event stream, and between polls of a job.
-HEARTBEAT_S = 10.0
+#: Seconds between heartbeats on an idle event stream (HARP reads with a 10 s timeout),
+#: and between polls of a job.
+HEARTBEAT_S = 5.0
 POLL_S = 0.05
 
 
@@ -465,7 +466,8 @@ async def queue_join(request: Request) -> Response:
     if not isinstance(session, str) or not session:
         return error(400, "session_hash is required")
     try:
-        job = await start_call(request, t, gradio_api.FN_NAMES[fn_index], body["data"], session)
+        fn = gradio_api.FN_NAMES[fn_index]
+        job = await start_call(request, t, fn, body.get("data", []), session)
     except ctl.RequestError as exc:
         return error(422, str(exc))
     return JSONResponse({"event_id": job.id})
@@ -614,6 +616,8 @@ def create_app(state: ServerState, *, token: str | None, loopback_only: bool) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # find the accelerators now (imports torch) so the first `controls` answers at once
+        threading.Thread(target=state.accelerators, daemon=True).start()
         task = asyncio.create_task(_janitor(state))
         try:
             yield
