@@ -46,7 +46,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not have_espeak():
         pytest.skip("espeak-ng is not installed")
     sr = 16000
-    x = with_silence(espeak_speech(sr), sr, before_s=1.0, after_s=1.0)
+    x = with_silence(espeak_speech(sr, "Hello, this is a test."), sr, before_s=0.5, after_s=0.5)
     return write_wav(tmp_path_factory.mktemp("in") / "talk.wav", x, sr)
 
 
