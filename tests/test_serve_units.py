@@ -128,7 +128,10 @@ def test_storage_is_private_and_swept(tmp_path: os.PathLike[str]) -> None:
         key = s.add_upload(p, "evil.wav")
         job = s.new_job()
         assert s.is_upload(key)
-        assert s.sweep(now=1e12) == 2  # both older than ttl_s
+        assert s.sweep(now=1e12) == 1  # the old upload; a running job is never swept
+        assert job.root.exists()
+        s.finish(job)
+        assert s.sweep() == 0 and s.sweep(now=1e12) == 1
         assert not s.is_upload(key) and s.files_on_disk() == [] and not job.root.exists()
     finally:
         s.close()

@@ -280,6 +280,7 @@ def start_process(
         finally:
             lock.release()
         job.token.raise_if_cancelled()
+        storage.finish(folder)
         if card.is_effect:
             return [
                 file_data(api, out.files[s], storage.publish(folder, out.files[s])) for s in t.kept

@@ -5,8 +5,8 @@ Why a registry and not the filesystem: ``process`` must accept only the paths th
 Both are looked up here by the exact string the client sends, so no client-supplied path
 is ever opened. Everything lives under one ``mkdtemp`` folder (mode 0700) that is removed
 at shutdown; uploads are moved into their job when ``process`` claims them, a job's folder
-is removed once each of its outputs has been downloaded, on error or cancel, or when it
-is older than ``ttl_s``.
+is removed once each of its outputs has been downloaded, on error or cancel, or
+``ttl_s`` after it finished (a running job is never swept).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class JobFolder:
 
     root: Path
     created: float = field(default_factory=time.monotonic)
+    finished: float | None = None  # when its outputs were ready (a running job is never swept)
     published: set[str] = field(default_factory=set)
     downloaded: set[str] = field(default_factory=set)
 
@@ -119,6 +120,10 @@ class Storage:
             self._jobs.append(job)
         return job
 
+    def finish(self, job: JobFolder) -> None:
+        """The job's outputs are ready: from now on ``ttl_s`` counts for it."""
+        job.finished = time.monotonic()
+
     def publish(self, job: JobFolder, path: Path) -> str:
         """Make ``path`` (inside ``job``) downloadable; returns its path string."""
         key = str(path)
@@ -161,7 +166,9 @@ class Storage:
         now = time.monotonic() if now is None else now
         with self._lock:
             old_uploads = [u for u in self._uploads.values() if now - u.created > self.ttl_s]
-            old_jobs = [j for j in self._jobs if now - j.created > self.ttl_s]
+            old_jobs = [
+                j for j in self._jobs if j.finished is not None and now - j.finished > self.ttl_s
+            ]
         for up in old_uploads:
             self.drop_upload_file(up.path)
         for job in old_jobs:
