@@ -5,7 +5,9 @@ sends a DAW region to a Gradio endpoint and loads the result back. This package 
 that protocol for every installed model, on 127.0.0.1 by default, so the audio never
 leaves the machine. Needs the ``serve`` extra (starlette, uvicorn, python-multipart).
 
-Modules: :mod:`.app` (routes), :mod:`.controls` (card -> HARP controls, request checks),
+Modules: :mod:`.app` (routes, the app), :mod:`.state` (models, state, the request's
+target), :mod:`.calls` (controls / process / cancel as jobs), :mod:`.queue` (gradio_client's
+queue protocol), :mod:`.controls` (card -> HARP controls, request checks),
 :mod:`.protocol` (wire shapes), :mod:`.gradio_api` (config/info for gradio_client),
 :mod:`.jobs` (event id -> worker thread, progress, cancel), :mod:`.storage` and
 :mod:`.uploads` (private temp folder), :mod:`.guard` (token, Host, Origin),

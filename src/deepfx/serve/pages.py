@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from deepfx.serve.app import ServedModel, Target
+    from deepfx.serve.state import ServedModel, Target
 
 __all__ = ["index_page", "model_entry", "model_page", "model_urls"]
 

@@ -27,6 +27,11 @@ __all__ = ["file_data", "label_list", "sse", "GRADIO_VERSION"]
 #: The Gradio version whose API this server speaks (pyharp 0.3.0 pins gradio 5.28.0).
 GRADIO_VERSION = "5.28.0"
 
+#: Seconds between heartbeats on an idle event stream (HARP reads with a 10 s timeout),
+#: and between polls of a job's events.
+HEARTBEAT_S = 5.0
+POLL_S = 0.05
+
 #: Label colours (RGB), one per card label in order; alpha 0.5 as pyharp encodes it.
 _PALETTE = [
     (46, 134, 222),

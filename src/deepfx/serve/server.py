@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deepfx.errors import NotInstalledError, UsageError
-from deepfx.serve.app import ServedModel, ServerState, create_app
+from deepfx.serve.app import create_app
 from deepfx.serve.guard import Guard
+from deepfx.serve.state import ServedModel, ServerState
 from deepfx.serve.storage import Storage
 
 __all__ = ["ServeOptions", "bind", "build", "is_loopback", "served_models", "shown_origin"]
