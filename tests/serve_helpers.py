@@ -42,9 +42,10 @@ class Running:
 
 
 @contextlib.contextmanager
-def running(opts: server.ServeOptions) -> Iterator[Running]:
-    """Serve ``opts`` until the block ends; then shut down as Ctrl-C would."""
-    models = server.served_models(opts.models)
+def running(opts: server.ServeOptions, models: list[Any] | None = None) -> Iterator[Running]:
+    """Serve ``opts`` (the installed models, or ``models``) until the block ends; then shut
+    down as Ctrl-C would."""
+    models = server.served_models(opts.models) if models is None else models
     sock = server.bind(opts.host, 0)
     state, app = server.build(opts, models)
     srv = server.uvicorn_server(app)

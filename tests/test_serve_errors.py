@@ -12,7 +12,9 @@ import pytest
 from serve_helpers import Harp, HarpError, Running, home, left_on_disk, running, write_wav
 
 from deepfx.errors import UsageError
+from deepfx.serve.jobs import Job, run_in_thread
 from deepfx.serve.server import ServeOptions, check
+from deepfx.serve.state import ServedModel
 
 TOKEN = "studio-secret-123"
 
@@ -200,3 +202,24 @@ def test_token_is_required_on_every_request(wav: Path, tmp_path: Path) -> None:
             assert len(files) == 1 and labels == []
             ok = httpx.get(r.origin + "/", headers={"X-HF-Authorization": f"Bearer {TOKEN}"})
             assert ok.status_code == 200
+
+
+def test_a_bug_is_a_500_with_text_not_a_traceback() -> None:
+    """The safety net: a served model whose card is unusable makes the route fail inside."""
+    broken = ServedModel("x/broken", card=None)  # type: ignore[arg-type]
+    with running(ServeOptions(port=0), models=[broken]) as r:
+        resp = httpx.get(r.url("x/broken") + "/config")
+        assert_error(resp, 500, "internal error: AttributeError")
+
+
+def test_a_failing_job_ends_its_stream_with_text_and_cleans_up() -> None:
+    job = Job("process", "m", "c")
+    cleaned: list[bool] = []
+
+    def work() -> list[object]:
+        raise RuntimeError("boom\nsecond line")
+
+    run_in_thread(job, work, cleanup=lambda: cleaned.append(True))
+    assert job.stopped.wait(10)
+    assert job.items[-1] == ("error", "internal error: RuntimeError: boom second line")
+    assert cleaned == [True]
