@@ -135,6 +135,8 @@ def test_malformed_queue_requests(srv: Running) -> None:
     assert_error(r, 422, "expected 3 values")
     r = httpx.get(srv.url("builtin/vad") + "/gradio_api/queue/data")
     assert_error(r, 400, "session_hash")
+    r = httpx.get(srv.url("builtin/vad") + "/gradio_api/queue/data?session_hash=nobody")
+    assert r.status_code == 200 and r.text.strip() == 'data: {"msg": "close_stream"}'
 
 
 def test_malformed_uploads(srv: Running) -> None:

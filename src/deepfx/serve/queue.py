@@ -74,7 +74,7 @@ async def _queue_events(state: ServerState, session: str) -> AsyncIterator[bytes
                 msg = _queue_message(job.id, event, data)
                 if msg is not None:
                     yield sse_data(msg)
-        if jobs and all(j.done and cursors.get(j.id, 0) == len(j.items) for j in jobs):
+        if all(j.done and cursors.get(j.id, 0) == len(j.items) for j in jobs):  # or none
             yield sse_data({"msg": "close_stream"})
             return
         if sent:
