@@ -103,6 +103,19 @@ def test_oversized_upload_is_refused(srv: Running, tmp_path: Path) -> None:
         headers={"Content-Type": "multipart/form-data; boundary=xyz"},
     )
     assert_error(r, 413, "larger than this server's limit")
+
+    def many_parts() -> Iterator[bytes]:  # the limit is for the whole request, not per file
+        for i in range(3):
+            head = f'--xyz\r\nContent-Disposition: form-data; name="files"; filename="{i}.wav"'
+            yield head.encode() + b"\r\n\r\n" + b"\0" * 500_000 + b"\r\n"
+        yield b"--xyz--\r\n"
+
+    r = httpx.post(
+        srv.url("builtin/vad") + "/gradio_api/upload",
+        content=many_parts(),
+        headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+    )
+    assert_error(r, 413, "larger than this server's limit")
     assert left_on_disk(srv.state) == []
 
 

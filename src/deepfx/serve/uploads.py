@@ -50,14 +50,13 @@ class _Receiver:
         self._out: BinaryIO | None = None
         self._path: Path | None = None
         self._name = ""
-        self._size = 0
+        self._total = 0
 
     # header callbacks
     def on_part_begin(self) -> None:
         self._headers = {}
         self._out = None
         self._path = None
-        self._size = 0
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
@@ -81,12 +80,12 @@ class _Receiver:
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._out is None:
             return
-        self._size += end - start
-        if self._size > self.limit:
+        self._total += end - start
+        if self._total > self.limit:  # all files of one request together
             raise UploadRejected(
                 413,
-                f"upload {self._name!r} is larger than this server's limit of "
-                f"{_limit_text(self.limit)}; start `deepfx serve` with a larger --max-upload-mb "
+                f"upload is larger than this server's limit of {_limit_text(self.limit)} "
+                f"(at {self._name!r}); start `deepfx serve` with a larger --max-upload-mb "
                 "or send a shorter excerpt",
             )
         self._out.write(data[start:end])
