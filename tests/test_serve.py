@@ -154,7 +154,7 @@ def test_two_clients_at_once(srv: Running, song: Path, speech: Path, tmp_path: P
     for name in ("song - harmonic.wav", "song - percussive.wav"):
         assert np.array_equal(read(tmp_path / "a" / name), read(tmp_path / "b" / name))
     assert results["c"][1] and results["c"][1][0]["label"] == "speech"
-    assert srv.state.cache.loaded().count(("builtin/hpss", "auto")) == 1  # loaded once
+    assert srv.state.cache.loads[("builtin/hpss", "auto")] == 1  # loaded once, shared
 
 
 def test_cancel_stops_the_run_and_leaves_nothing(srv: Running, tmp_path: Path) -> None:

@@ -133,6 +133,8 @@ class ModelCache:
         self._models: dict[tuple[str, str], Model] = {}
         self._load_locks: dict[tuple[str, str], threading.Lock] = {}
         self._run_locks: dict[tuple[str, str], threading.Lock] = {}
+        #: How many times each (name, device) was loaded (1 once cached; for diagnostics).
+        self.loads: dict[tuple[str, str], int] = {}
 
     def get(self, name: str, device: str) -> Model:
         key = (name, device)
@@ -147,6 +149,7 @@ class ModelCache:
             model = self._loader(name, device)
             with self._lock:
                 self._models[key] = model
+                self.loads[key] = self.loads.get(key, 0) + 1
             return model
 
     def run_lock(self, name: str, device: str) -> threading.Lock:
