@@ -82,14 +82,15 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        env={**os.environ, "COLUMNS": "40", **(env or {})},
     )
 
 
 def one_line(res: subprocess.CompletedProcess[str]) -> str:
-    """The CLI's error message. (The CLI may still hard-wrap it when stderr is a pipe: that
-    is fixed by the CLI's own sweep; here the lines are joined back.)"""
-    text = " ".join(ln.strip() for ln in res.stderr.splitlines() if ln.strip())
+    """The CLI's error message: exactly one line, even through a pipe at 40 columns."""
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    text = lines[0]
     assert text.startswith("error:"), res.stderr
     assert "internal error" not in text and "Traceback" not in text, res.stderr
     return text

@@ -82,7 +82,7 @@ PROGRAM = "models/model.json"
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DEEPFX_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "DEEPFX_HOME": str(home), "HF_HUB_OFFLINE": "1", "COLUMNS": "40"}
     return subprocess.run(
         [sys.executable, "-m", "deepfx", *args], capture_output=True, text=True, env=env
     )
@@ -228,8 +228,7 @@ def test_pt2_payload_refused_at_add_local_validate_and_run(
     home = tmp_path / "home"
     add = _cli("models", "add-local", str(folder), home=home)
     assert add.returncode == 3, add.stderr
-    # (the CLI's hard-wrapping of a piped error line is trust-run's; read it as one line)
-    assert "refused for safety" in " ".join(add.stderr.split())
+    assert len(add.stderr.splitlines()) == 1 and "refused for safety" in add.stderr
     assert not (home / "models").exists() or not any((home / "models").rglob("model.pt2"))
     val = _cli("validate", str(folder), home=home)
     assert val.returncode != 0 and "refused for safety" in " ".join(
@@ -238,7 +237,8 @@ def test_pt2_payload_refused_at_add_local_validate_and_run(
     wav = tmp_path / "in.wav"
     sf.write(wav, np.zeros(1600, np.float32), 16000)
     run = _cli("run", str(folder), str(wav), "-o", str(tmp_path / "out"), home=home)
-    assert run.returncode == 3 and "refused for safety" in " ".join(run.stderr.split())
+    assert run.returncode == 3 and len(run.stderr.splitlines()) == 1, run.stderr
+    assert "refused for safety" in run.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     assert not marker.exists()
 
