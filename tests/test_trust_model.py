@@ -236,7 +236,7 @@ def test_pt2_payload_refused_at_add_local_validate_and_run(
     )
     wav = tmp_path / "in.wav"
     sf.write(wav, np.zeros(1600, np.float32), 16000)
-    run = _cli("run", str(folder), str(wav), "-o", str(tmp_path / "out"), home=home)
+    run = _cli("run", str(folder), str(wav), "-o", str(tmp_path / "out"), "-q", home=home)
     assert run.returncode == 3 and len(run.stderr.splitlines()) == 1, run.stderr
     assert "refused for safety" in run.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

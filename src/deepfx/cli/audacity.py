@@ -95,7 +95,7 @@ def apply_command(
     from deepfx.audacity import bridge
 
     wanted = [s.strip() for item in stems for s in item.split(",") if s.strip()] if stems else None
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a path is never broken over lines
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -100,7 +100,7 @@ def export_cmd(
     from deepfx.errors import CardError
     from deepfx.exporting import ExportNote, export, load_module_from_spec, normalize_formats
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a path is never broken over lines
     formats = normalize_formats(fmt or ["torchscript"])
     if card is None:
         source = spec.rpartition(":")[0]

@@ -85,7 +85,7 @@ def run_command(
     from deepfx.engine import CancelToken, run
     from deepfx.engine import Progress as Event
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a path is never broken over lines
     token = CancelToken()
     bar = Progress(
         TextColumn("{task.description}"),
