@@ -41,9 +41,9 @@ def _root(
 
 
 def _register() -> None:
-    from deepfx.cli import audacity, contrib, demo, models, run
+    from deepfx.cli import app_cmd, audacity, contrib, demo, models, run
 
-    for module in (run, models, contrib, audacity, demo):
+    for module in (run, models, contrib, audacity, demo, app_cmd):
         module.register(app)
 
 
