@@ -175,6 +175,10 @@ class ApplyPanel(QWidget):
         self.stem_boxes: list[QCheckBox] = []
         self.device = QComboBox()
         self.device.setAccessibleName("Device the model runs on")
+        self.device.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.device.setMinimumContentsLength(22)
         self.device_reason = QLabel()
         self.device_reason.setProperty("role", "muted")
         self.device_reason.setWordWrap(True)
@@ -246,11 +250,8 @@ class ApplyPanel(QWidget):
         lay.setSpacing(10)
         lay.addWidget(self.model_title)
         lay.addWidget(self.model_note)
-        cols = QHBoxLayout()
-        cols.setSpacing(12)
-        cols.addWidget(target_box, 3)
-        cols.addWidget(self.options_box, 2, Qt.AlignmentFlag.AlignTop)
-        lay.addLayout(cols, 1)
+        lay.addWidget(target_box, 1)
+        lay.addWidget(self.options_box)
         lay.addLayout(run_row)
         lay.addWidget(self.run_box)
         lay.addWidget(self.queue)

@@ -166,6 +166,7 @@ class LibraryPane(QWidget):
 
     def _enter(self) -> None:
         mode, value = parse_query(self.search.text(), endpoint=self.endpoint)
+        self.show_message("")
         if mode == "repo" and self.model.row_of(value.split("@", 1)[0]) < 0:
             self.add_repo.emit(value)
         elif entries := self.visible_entries():

@@ -89,6 +89,11 @@ HINTS: tuple[tuple[type[BaseException], str, str], ...] = (
         "Nothing to process in Audacity",
         "Select a time range on one or more audio tracks.",
     ),
+    (
+        E.AudacityCommandError,
+        "Audacity refused a command",
+        "The project was left as it was; check Audacity is not busy and try again.",
+    ),
     (E.AudacityError, "Audacity problem", "The project was left as it was; try again."),
     (E.DeepfxError, "Something went wrong", "Try again; see the log file if it persists."),
 )

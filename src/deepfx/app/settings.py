@@ -43,7 +43,9 @@ class AppSettings:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._q = QSettings(str(self.path), QSettings.Format.IniFormat)
         #: what the environment said before any setting was applied (restored on "")
-        self._env0 = {k: os.environ.get(k) for k in ("DEEPFX_HOME", "HF_ENDPOINT")}
+        self._env0 = {
+            k: os.environ.get(k) for k in ("DEEPFX_HOME", "HF_ENDPOINT", "DEEPFX_OFFLINE")
+        }
 
     def get(self, key: str, default: str = "") -> str:
         value = self._q.value(key, default)
@@ -73,5 +75,7 @@ class AppSettings:
                 os.environ.pop(var, None)
         if self.offline:
             os.environ["DEEPFX_OFFLINE"] = "1"
+        elif self._env0["DEEPFX_OFFLINE"] is not None:  # offline from the environment
+            os.environ["DEEPFX_OFFLINE"] = self._env0["DEEPFX_OFFLINE"] or ""
         else:
             os.environ.pop("DEEPFX_OFFLINE", None)

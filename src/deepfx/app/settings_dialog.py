@@ -104,6 +104,9 @@ class SettingsDialog(QDialog):
         lay.addLayout(form)
         lay.addWidget(buttons)
         self.resize(720, 480)
+        from deepfx.app.a11y import name_parts
+
+        name_parts(self)
 
     def _pick_store(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Store folder", self.store_edit.text())

@@ -142,6 +142,9 @@ class MainWindow(QMainWindow):
         self.refresh_installed()
         self.refresh_available()
         self.resize(1280, 800)
+        from deepfx.app.a11y import name_parts
+
+        name_parts(self)
 
     # --- menus ---------------------------------------------------------------------------
 
@@ -265,7 +268,7 @@ class MainWindow(QMainWindow):
         self._search_task = workers.start(work, done=self._found, failed=self._search_failed)
 
     def _found(self, result: Any) -> None:
-        from deepfx.hub import is_offline
+        from deepfx.hub import endpoint, is_offline
 
         self.found = result
         notes = []
@@ -278,6 +281,11 @@ class MainWindow(QMainWindow):
                     else "the built-in models only (no list cached yet)"
                 )
             )
+        elif result.note and "unreachable" in result.note:
+            when = result.fetched_at[:16].replace("T", " ")
+            notes.append(f"Cannot reach the hub at {endpoint()}: showing the list cached at {when}")
+        elif result.note and "built-ins only" in result.note:
+            notes.append(f"Cannot reach the hub at {endpoint()}: showing the built-in models only")
         elif result.note:
             notes.append(result.note[0].upper() + result.note[1:])
         self.note = " ".join(notes)
