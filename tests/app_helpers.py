@@ -24,8 +24,8 @@ IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 SIZE = (1280, 800)
 
 
-@pytest.fixture()
-def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(name="app_env")
+def app_env_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary home, config and log; offline unless a test points at its hub."""
     monkeypatch.setenv("DEEPFX_HOME", str(tmp_path / "deepfx-home"))
     monkeypatch.setenv("DEEPFX_APP_CONFIG", str(tmp_path / "config" / "app.ini"))
@@ -41,8 +41,8 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture()
-def make_window(qtbot: Any, app_env: Path) -> Iterator[Callable[..., Any]]:
+@pytest.fixture(name="make_window")
+def make_window_fixture(qtbot: Any, app_env: Path) -> Iterator[Callable[..., Any]]:
     from PySide6.QtWidgets import QApplication
 
     from deepfx.app import workers

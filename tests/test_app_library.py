@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from app_helpers import app_env, entry_names, make_window, shot, wait_idle  # noqa: F401
+from app_helpers import (  # noqa: F401 - fixtures used by name
+    app_env_fixture,
+    entry_names,
+    make_window_fixture,
+    shot,
+    wait_idle,
+)
 from hub_helpers import (
     EFFECT_CARD,
     GitHub,

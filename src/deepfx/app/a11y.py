@@ -35,7 +35,8 @@ def name_parts(root: QWidget) -> None:
     for header in root.findChildren(QHeaderView):
         if not header.accessibleName():
             across = header.orientation() == Qt.Orientation.Horizontal
-            owner = header.parent().accessibleName() if header.parent() else ""
+            parent = header.parentWidget()
+            owner = parent.accessibleName() if parent is not None else ""
             header.setAccessibleName(f"{owner}: {'column' if across else 'row'} headers")
     for edit in root.findChildren(QLineEdit):
         for button in edit.findChildren(QToolButton):

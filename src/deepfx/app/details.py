@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, Signal, SignalInstance
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -43,15 +43,16 @@ def duration_text(seconds: float | None) -> str:
 
 
 class DetailsPane(QWidget):
-    install = Signal(object)  # Entry
-    update = Signal(object)
-    remove = Signal(object)
-    cancel = Signal(object)
-    use = Signal(object)
+    install_clicked = Signal(object)  # Entry
+    update_clicked = Signal(object)
+    remove_clicked = Signal(object)
+    cancel_clicked = Signal(object)
+    use_clicked = Signal(object)
 
     def __init__(self) -> None:
         super().__init__()
         self.entry: Entry | None = None
+        self.job: InstallJob | None = None
         self.remote_size: int | None = None
         self.partial: int = 0
 
@@ -70,20 +71,20 @@ class DetailsPane(QWidget):
         self.install_button = QPushButton("Install")
         self.install_button.setProperty("primary", True)
         self.install_button.setAccessibleName("Install the model")
-        self.install_button.clicked.connect(lambda: self._emit(self.install))
+        self.install_button.clicked.connect(lambda: self._emit(self.install_clicked))
         self.update_button = QPushButton("Update")
         self.update_button.setAccessibleName("Update the model to the hub's newest revision")
-        self.update_button.clicked.connect(lambda: self._emit(self.update))
+        self.update_button.clicked.connect(lambda: self._emit(self.update_clicked))
         self.remove_button = QPushButton("Remove…")
         self.remove_button.setAccessibleName("Remove the model from this computer")
-        self.remove_button.clicked.connect(lambda: self._emit(self.remove))
+        self.remove_button.clicked.connect(lambda: self._emit(self.remove_clicked))
         self.use_button = QPushButton("Apply this model →")
         self.use_button.setProperty("primary", True)
         self.use_button.setAccessibleName("Use this model in the Apply tab")
-        self.use_button.clicked.connect(lambda: self._emit(self.use))
+        self.use_button.clicked.connect(lambda: self._emit(self.use_clicked))
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName("Cancel the install")
-        self.cancel_button.clicked.connect(lambda: self._emit(self.cancel))
+        self.cancel_button.clicked.connect(lambda: self._emit(self.cancel_clicked))
         buttons = QHBoxLayout()
         for b in (self.install_button, self.use_button, self.update_button, self.remove_button):
             buttons.addWidget(b)
@@ -141,9 +142,9 @@ class DetailsPane(QWidget):
         outer.addWidget(scroll)
         self.show_entry(None)
 
-    def _emit(self, sig: Signal) -> None:  # type: ignore[type-arg]
+    def _emit(self, sig: SignalInstance) -> None:
         if self.entry is not None:
-            sig.emit(self.entry)  # type: ignore[attr-defined]
+            sig.emit(self.entry)
 
     # --- showing ---------------------------------------------------------------------------
 
@@ -177,7 +178,7 @@ class DetailsPane(QWidget):
         """The download size learned from the hub (on a worker), shown on the button."""
         self.remote_size = size
         self.partial = partial
-        self.show_job(None)
+        self.show_job(self.job)
         if size:
             self.facts.insertRow(0, _key("Download"), _val(human_size(size)))
 
@@ -186,6 +187,7 @@ class DetailsPane(QWidget):
         self.message.setVisible(bool(text))
 
     def show_job(self, job: InstallJob | None) -> None:
+        self.job = job
         e = self.entry
         if e is None:
             return

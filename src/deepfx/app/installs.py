@@ -9,6 +9,7 @@ whether to keep it (:meth:`InstallQueue.discard_partial` if not).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class InstallJob:
         if self.state == "queued":
             return "queued"
         if self.state == "running":
-            return f"{verb} {round(self.fraction * 100)} %" if self.total else f"{verb}…"
+            return f"{verb} {int(self.fraction * 100)} %" if self.total else f"{verb}…"
         if self.state == "failed" and self.message is not None:
             return f"failed: {self.message.title.lower()}"
         return self.state
@@ -120,9 +121,9 @@ class InstallQueue(QObject):
         job.state = "running"
         job.task = workers.start(
             _work(job),
-            progress=lambda ev, j=job: self._progress(j, ev),
-            done=lambda res, j=job: self._done(j, res),
-            failed=lambda exc, j=job: self._failed(j, exc),
+            progress=functools.partial(self._progress, job),
+            done=functools.partial(self._done, job),
+            failed=functools.partial(self._failed, job),
         )
         self.changed.emit(job)
 
@@ -176,7 +177,11 @@ def _work(job: InstallJob) -> workers.Work:
         if action == "update":
             return store.update(name, on_step=on_step, on_download=on_download, cancel=cancel)
         return store.install(
-            name, kind=kind, on_step=on_step, on_download=on_download, cancel=cancel
+            name,
+            kind=kind,  # type: ignore[arg-type]  # "effect" / "analyzer" / None
+            on_step=on_step,
+            on_download=on_download,
+            cancel=cancel,
         )
 
     return work

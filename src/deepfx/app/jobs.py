@@ -5,6 +5,7 @@ through :func:`deepfx.engine.run` (files, exactly as ``deepfx run``) or
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,9 +103,9 @@ class RunQueue(QObject):
         job.state, job.started, job.stage = "running", time.monotonic(), STAGES["loading"]
         job.task = workers.start(
             _work(job),
-            progress=lambda ev, j=job: self._progress(j, ev),
-            done=lambda res, j=job: self._done(j, res),
-            failed=lambda exc, j=job: self._failed(j, exc),
+            progress=functools.partial(self._progress, job),
+            done=functools.partial(self._done, job),
+            failed=functools.partial(self._failed, job),
         )
         self.changed.emit(job)
 

@@ -150,7 +150,8 @@ class LibraryPane(QWidget):
         return text, (self.domain.currentData() or None)
 
     def _apply_filter(self) -> None:
-        keep = self.current().name if self.current() else None
+        cur = self.current()
+        keep = cur.name if cur is not None else None
         text, domain = self._filters()
         inst = [e for e in self._installed if e.matches(text, domain)]
         avail = [e for e in self._available if e.matches(text, domain)]

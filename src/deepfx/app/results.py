@@ -8,6 +8,7 @@ Waveforms are min/max envelopes computed on a worker from the written files.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,10 @@ class ResultRow(QWidget):
         workers.start(work)
 
 
+def _draw(plot: _Plot, item: ResultItem, env: tuple[np.ndarray, np.ndarray, float]) -> None:
+    plot.draw(env, item.labels)
+
+
 class ResultsView(QListWidget):
     """The results; dragging rows out gives the files' URLs (``text/uri-list``)."""
 
@@ -196,7 +201,7 @@ class ResultsView(QListWidget):
             def work(_r: Any, _c: Any, p: Path = src) -> Any:  # type: ignore[assignment]
                 return envelope(p)
 
-            workers.start(work, done=lambda env, pl=plot, it=item: pl.draw(env, it.labels))
+            workers.start(work, done=functools.partial(_draw, plot, item))
         return li
 
     def mimeData(self, items: Any) -> QMimeData:  # noqa: N802

@@ -131,56 +131,35 @@ class RowDelegate(QStyledItemDelegate):
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRoundedRect(card.adjusted(2, 2, -2, -2), 5, 5)
         inner = card.adjusted(12, 8, -12, -8)
-        right_w = 150
-        text_w = inner.width() - right_w - 10
-
-        # name + author
-        bold = QFont(base)
-        bold.setBold(True)
-        p.setFont(bold)
-        fm_b = QFontMetrics(bold)
-        p.setPen(QColor(theme.TEXT))
-        name = fm_b.elidedText(e.name, Qt.TextElideMode.ElideMiddle, int(text_w * 0.6))
-        p.drawText(inner.left(), inner.top() + fm_b.ascent(), name)
-        x = inner.left() + fm_b.horizontalAdvance(name) + 8
         small = QFont(base)
         small.setPointSizeF(base.pointSizeF() * 0.85)
         fm_s = QFontMetrics(small)
-        p.setFont(small)
-        if e.author:
-            p.setPen(QColor(theme.MUTED))
-            author = fm_s.elidedText(
-                f"by {e.author}", Qt.TextElideMode.ElideRight, max(0, inner.left() + text_w - x)
-            )
-            p.drawText(x, inner.top() + fm_b.ascent(), author)
-
-        # description
-        p.setFont(base)
+        bold = QFont(base)
+        bold.setBold(True)
+        fm_b = QFontMetrics(bold)
         fm = QFontMetrics(base)
-        p.setPen(QColor(theme.MUTED))
-        desc = fm.elidedText(e.description or "—", Qt.TextElideMode.ElideRight, text_w)
-        p.drawText(inner.left(), inner.bottom() - 2, desc)
+        line1 = inner.top() + fm_b.ascent()
+        line2 = inner.bottom() - fm.descent()
 
-        # chips (right of the name line would crowd it: put them on the right column top)
-        p.setFont(small)
+        # right column, line 1: domain chips; line 2: size · licence · status
         cx = inner.right()
-        top = inner.top() - 1
+        p.setFont(small)
         for dom in reversed(e.domains[:3]):
-            w = fm_s.horizontalAdvance(dom) + 12
-            chip = QRect(cx - w, top, w, fm_s.height() + 4)
-            color = QColor(theme.CHIP_COLORS.get(dom, theme.CHIP_COLORS["other"]))
+            w = fm_s.horizontalAdvance(dom) + 14
+            chip = QRect(cx - w, inner.top() - 1, w, fm_s.height() + 4)
+            chip_color = QColor(theme.CHIP_COLORS.get(dom, theme.CHIP_COLORS["other"]))
             p.setPen(Qt.PenStyle.NoPen)
-            fill = QColor(color)
+            fill = QColor(chip_color)
             fill.setAlpha(36)
             p.setBrush(fill)
             p.drawRoundedRect(chip, chip.height() / 2, chip.height() / 2)
-            p.setPen(color.darker(130))
+            p.setPen(chip_color.darker(130))
             p.drawText(chip, Qt.AlignmentFlag.AlignCenter, dom)
             cx -= w + 4
+        chips_left = cx
 
-        # size · licence · status on the right, bottom line
         status = e.status
-        color = theme.MUTED
+        color: str = theme.MUTED
         if status.startswith(("failed", "card problem")):
             color = "#b42318"
         elif status == "update available":
@@ -189,24 +168,34 @@ class RowDelegate(QStyledItemDelegate):
             color = theme.ACCENT
         elif status == "installed":
             color = "#0f7a52"
-        meta = " · ".join(x for x in (e.size_text, e.license or "") if x)
+        st = fm_s.elidedText(status, Qt.TextElideMode.ElideRight, 230)
+        st_w = fm_s.horizontalAdvance(st)
         p.setPen(QColor(color))
-        st = fm_s.elidedText(status, Qt.TextElideMode.ElideRight, right_w + 40)
-        p.drawText(
-            QRect(inner.right() - right_w - 40, inner.bottom() - fm_s.height(), right_w + 40, 20),
-            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
-            st,
-        )
+        p.drawText(inner.right() - st_w, line2, st)
+        meta = " · ".join(x for x in (e.size_text, e.license or "") if x)
+        meta_w = 0
         if meta:
+            meta = fm_s.elidedText(meta, Qt.TextElideMode.ElideLeft, 170)
+            meta_w = fm_s.horizontalAdvance(meta) + 14
             p.setPen(QColor(theme.MUTED))
-            sw = fm_s.horizontalAdvance(st) + 12
-            p.drawText(
-                QRect(
-                    inner.right() - right_w - 200,
-                    inner.bottom() - fm_s.height(),
-                    200 + right_w - sw,
-                    20,
-                ),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
-                fm_s.elidedText(meta, Qt.TextElideMode.ElideLeft, 180),
+            p.drawText(inner.right() - st_w - meta_w, line2, meta)
+
+        # left: name, author; description
+        p.setFont(bold)
+        p.setPen(QColor(theme.TEXT))
+        room1 = chips_left - inner.left() - 12
+        name = fm_b.elidedText(e.name, Qt.TextElideMode.ElideMiddle, int(room1 * 0.7))
+        p.drawText(inner.left(), line1, name)
+        x = inner.left() + fm_b.horizontalAdvance(name) + 8
+        if e.author:
+            p.setFont(small)
+            p.setPen(QColor(theme.MUTED))
+            author = fm_s.elidedText(
+                f"by {e.author}", Qt.TextElideMode.ElideRight, max(0, chips_left - 12 - x)
             )
+            p.drawText(x, line1, author)
+        p.setFont(base)
+        p.setPen(QColor(theme.MUTED))
+        room2 = inner.width() - st_w - meta_w - 16
+        desc = fm.elidedText(e.description or "—", Qt.TextElideMode.ElideRight, room2)
+        p.drawText(inner.left(), line2, desc)

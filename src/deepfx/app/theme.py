@@ -61,6 +61,7 @@ QGroupBox {{ border: 1px solid {BORDER}; border-radius: 6px; margin-top: 14px; p
     background: white; font-weight: bold; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 10px; padding: 0 4px; color: {MUTED}; }}
 QStatusBar {{ color: {MUTED}; }}
+QStatusBar QLabel {{ padding: 2px 10px; }}
 """
 
 

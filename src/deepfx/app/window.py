@@ -83,11 +83,13 @@ class MainWindow(QMainWindow):
         self.library_tabs.currentChanged.connect(self._library_tab_changed)
 
         self.details = DetailsPane()
-        self.details.install.connect(self.install)
-        self.details.update.connect(lambda e: self.installs.enqueue(e.name, action="update"))
-        self.details.remove.connect(self.remove)
-        self.details.cancel.connect(self.cancel_install)
-        self.details.use.connect(self.use)
+        self.details.install_clicked.connect(self.install)
+        self.details.update_clicked.connect(
+            lambda e: self.installs.enqueue(e.name, action="update")
+        )
+        self.details.remove_clicked.connect(self.remove)
+        self.details.cancel_clicked.connect(self.cancel_install)
+        self.details.use_clicked.connect(self.use)
         self.apply_panel = ApplyPanel(
             default_device=self.settings.device, output_folder=self.settings.get("output_folder")
         )
@@ -495,6 +497,9 @@ class MainWindow(QMainWindow):
         if e is not None:
             e.activity = job.status if job.state == "failed" else None
         self.refresh_installed()
+        cur = self.details.entry
+        if cur is not None and cur.name == job.name and not cur.is_installed:
+            self.on_selected(cur)  # ask again: what is left to download changed
         if e is not None and job.state == "failed":
             e2 = self.entry(job.name)
             if e2 is not None:
@@ -621,8 +626,8 @@ class MainWindow(QMainWindow):
         self.audacity_timer.stop()
         for job in list(self.runs.jobs):
             self.runs.cancel(job)
-        for job in list(self.installs.jobs):
-            self.installs.cancel(job.name)
+        for ijob in list(self.installs.jobs):
+            self.installs.cancel(ijob.name)
         workers.pool().waitForDone(10000)
         super().closeEvent(event)
 
