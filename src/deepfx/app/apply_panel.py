@@ -172,6 +172,8 @@ class ApplyPanel(QWidget):
         self.stems_row = QWidget()
         self.stems_layout = QHBoxLayout(self.stems_row)
         self.stems_layout.setContentsMargins(0, 0, 0, 0)
+        self.stems_layout.setSpacing(16)
+        self.stems_layout.addStretch(1)
         self.stem_boxes: list[QCheckBox] = []
         self.device = QComboBox()
         self.device.setAccessibleName("Device the model runs on")
@@ -277,7 +279,7 @@ class ApplyPanel(QWidget):
                     box.setChecked(True)
                     box.setAccessibleName(f"Keep the {label} output")
                     box.toggled.connect(self._update)
-                    self.stems_layout.addWidget(box)
+                    self.stems_layout.insertWidget(self.stems_layout.count() - 1, box)
                     self.stem_boxes.append(box)
         effect = entry is not None and entry.kind == "effect"
         self.stems_label.setVisible(effect)

@@ -65,7 +65,9 @@ class Entry:
         if self.activity:
             return self.activity
         if self.problem and not self.is_installed:
-            return f"card problem: {self.problem}"
+            why = " ".join(self.problem.split())
+            why = why.split(" - ", 1)[1] if " - " in why else why  # the field, not the preamble
+            return f"card problem: {why}"
         if self.update_available:
             return "update available"
         return "installed" if self.is_installed else "not installed"

@@ -14,8 +14,8 @@ def register(app: typer.Typer) -> None:
         Example: deepfx app
         """
         try:
-            import PySide6  # noqa: F401
             import pyqtgraph  # noqa: F401
+            import PySide6  # noqa: F401
         except ImportError:
             from deepfx.errors import UsageError
 
