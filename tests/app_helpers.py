@@ -60,6 +60,7 @@ def make_window_fixture(qtbot: Any, app_env: Path) -> Iterator[Callable[..., Any
         win.resize(*SIZE)
         win.show()
         qtbot.waitExposed(win)
+        qtbot.waitUntil(lambda: all(p.loaded for p in win.panes.values()), timeout=60_000)
         wait_idle(qtbot)
         made.append(win)
         return win

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from deepfx.store import human_size
-
 if TYPE_CHECKING:
     from deepfx.hub import HubModel, SearchResult
     from deepfx.store import InstalledModel
@@ -74,6 +72,8 @@ class Entry:
 
     @property
     def size_text(self) -> str:
+        from deepfx.store import human_size
+
         return human_size(self.size) if self.size else ""
 
     def matches(self, text: str, domain: str | None) -> bool:

@@ -24,9 +24,14 @@ from PySide6.QtWidgets import (
 from deepfx.app import theme
 from deepfx.app.catalog import Entry
 from deepfx.app.installs import InstallJob
-from deepfx.store import human_size
 
 __all__ = ["DetailsPane", "duration_text"]
+
+
+def human_size(n: int | None) -> str:
+    from deepfx.store import human_size as size  # deepfx.store loads pydantic: not at start
+
+    return size(n)
 
 
 def duration_text(seconds: float | None) -> str:

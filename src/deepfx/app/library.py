@@ -43,6 +43,7 @@ class LibraryPane(QWidget):
         self._installed: list[Entry] = []
         self._available: list[Entry] = []
         self._note = ""
+        self.loaded = False
         what = "effects" if kind == "effect" else "analyzers"
 
         self.search = QLineEdit()
@@ -110,6 +111,7 @@ class LibraryPane(QWidget):
         self.setTabOrder(self.add_hub_button, self.add_local_button)
         self.setTabOrder(self.add_local_button, self.explore_button)
         self.setTabOrder(self.explore_button, self.view)
+        self._apply_filter()
 
     # --- data ---------------------------------------------------------------------------
 
@@ -119,6 +121,7 @@ class LibraryPane(QWidget):
         self._installed = [e for e in installed if e.kind in mine]
         self._available = [e for e in available if e.kind in mine]
         self._note = note
+        self.loaded = True
         self._apply_filter()
 
     def visible_entries(self) -> list[Entry]:
@@ -155,6 +158,9 @@ class LibraryPane(QWidget):
         text, domain = self._filters()
         inst = [e for e in self._installed if e.matches(text, domain)]
         avail = [e for e in self._available if e.matches(text, domain)]
+        if not self.loaded:
+            self.model.set_items([Header("Loading the model library…")])
+            return
         items: list[Header | Entry] = [Header(f"Installed · {len(inst)}")]
         items += inst or [Header("", "Nothing installed yet: pick a model below and install it.")]
         items.append(Header(f"Available · {len(avail)}", self._note))

@@ -11,10 +11,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
@@ -29,6 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from deepfx.app import theme, workers
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["ResultItem", "ResultsView", "envelope", "playback_available"]
 
@@ -49,6 +50,7 @@ class ResultItem:
 
 def envelope(path: Path, bins: int = BINS) -> tuple[np.ndarray, np.ndarray, float]:
     """(min, max) per bin of the mono mix of ``path``, and its duration in seconds."""
+    import numpy as np
     import soundfile as sf
 
     with sf.SoundFile(str(path)) as f:
@@ -77,54 +79,69 @@ def playback_available() -> bool:
         return False
 
 
-class _Plot(pg.PlotWidget):
-    def __init__(self) -> None:
-        super().__init__(background="w")
-        self.setMouseEnabled(False, False)
-        self.hideButtons()
-        self.setMenuEnabled(False)
-        self.getPlotItem().hideAxis("left")
-        self.getPlotItem().getAxis("bottom").setPen(pg.mkPen(theme.BORDER))
-        self.getPlotItem().getAxis("bottom").setTextPen(pg.mkPen(theme.MUTED))
-        self.setFixedHeight(74)
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+def _plot_class() -> Any:
+    """pyqtgraph's plot widget, subclassed on first use (pyqtgraph and numpy load only
+    when the first result is shown, not at the window's start)."""
+    global _PLOT
+    if _PLOT is not None:
+        return _PLOT
+    import numpy as np
+    import pyqtgraph as pg
 
-    def draw(self, env: tuple[np.ndarray, np.ndarray, float], labels: list[Any]) -> None:
-        lo, hi, dur = env
-        x = np.linspace(0, dur, len(lo))
-        color = pg.mkColor(theme.ACCENT)
-        pen = pg.mkPen(color, width=1)
-        top = self.plot(x, hi, pen=pen)
-        bottom = self.plot(x, lo, pen=pen)
-        fill = pg.mkColor(theme.ACCENT)
-        fill.setAlpha(90 if not labels else 45)
-        self.addItem(pg.FillBetweenItem(top, bottom, brush=fill))
-        colors = ["#12a37f", "#d9822b", "#7c5cff", "#e5484d", "#0091ff"]
-        names = sorted({str(lab.text) for lab in labels})
-        for lab in labels[:2000]:
-            c = pg.mkColor(colors[names.index(str(lab.text)) % len(colors)])
-            c.setAlpha(70)
-            region = pg.LinearRegionItem(
-                (lab.start_s, max(lab.end_s, lab.start_s + 1e-3)), movable=False, brush=c
-            )
-            region.setZValue(-10)
-            for line in region.lines:
-                line.setPen(pg.mkPen(None))
-            self.addItem(region)
-            if len(labels) <= 60:
-                t = pg.TextItem(str(lab.text), color=theme.TEXT, anchor=(0, 0))
-                t.setPos(lab.start_s, 1.0)
-                self.addItem(t)
-        self.setYRange(-1.05, 1.1, padding=0)
-        self.setXRange(0, max(dur, 1e-3), padding=0)
+    class _Plot(pg.PlotWidget):
+        def __init__(self) -> None:
+            super().__init__(background="w")
+            self.setMouseEnabled(False, False)
+            self.hideButtons()
+            self.setMenuEnabled(False)
+            self.getPlotItem().hideAxis("left")
+            self.getPlotItem().getAxis("bottom").setPen(pg.mkPen(theme.BORDER))
+            self.getPlotItem().getAxis("bottom").setTextPen(pg.mkPen(theme.MUTED))
+            self.setFixedHeight(74)
+            self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+        def draw(self, env: tuple[np.ndarray, np.ndarray, float], labels: list[Any]) -> None:
+            lo, hi, dur = env
+            x = np.linspace(0, dur, len(lo))
+            color = pg.mkColor(theme.ACCENT)
+            pen = pg.mkPen(color, width=1)
+            top = self.plot(x, hi, pen=pen)
+            bottom = self.plot(x, lo, pen=pen)
+            fill = pg.mkColor(theme.ACCENT)
+            fill.setAlpha(90 if not labels else 45)
+            self.addItem(pg.FillBetweenItem(top, bottom, brush=fill))
+            colors = ["#12a37f", "#d9822b", "#7c5cff", "#e5484d", "#0091ff"]
+            names = sorted({str(lab.text) for lab in labels})
+            for lab in labels[:2000]:
+                c = pg.mkColor(colors[names.index(str(lab.text)) % len(colors)])
+                c.setAlpha(70)
+                region = pg.LinearRegionItem(
+                    (lab.start_s, max(lab.end_s, lab.start_s + 1e-3)), movable=False, brush=c
+                )
+                region.setZValue(-10)
+                for line in region.lines:
+                    line.setPen(pg.mkPen(None))
+                self.addItem(region)
+                if len(labels) <= 60:
+                    t = pg.TextItem(str(lab.text), color=theme.TEXT, anchor=(0, 0))
+                    t.setPos(lab.start_s, 1.0)
+                    self.addItem(t)
+            self.setYRange(-1.05, 1.1, padding=0)
+            self.setXRange(0, max(dur, 1e-3), padding=0)
+
+    _PLOT = _Plot
+    return _Plot
+
+
+_PLOT: Any = None
 
 
 class ResultRow(QWidget):
     def __init__(self, item: ResultItem, *, can_play: bool) -> None:
         super().__init__()
         self.item = item
-        self.plot: _Plot | None = None
+        self.plot: Any = None
         title = QLabel(f"<b>{item.title}</b>")
         detail = QLabel(item.detail)
         detail.setProperty("role", "muted")
@@ -145,7 +162,7 @@ class ResultRow(QWidget):
         lay.setContentsMargins(12, 8, 12, 8)
         lay.addLayout(head)
         if item.kind in ("audio", "labels") and (item.path or item.source):
-            self.plot = _Plot()
+            self.plot = _plot_class()()
             self.plot.setAccessibleName(f"Waveform of {item.title}")
             lay.addWidget(self.plot)
 
@@ -165,7 +182,7 @@ class ResultRow(QWidget):
         workers.start(work)
 
 
-def _draw(plot: _Plot, item: ResultItem, env: tuple[np.ndarray, np.ndarray, float]) -> None:
+def _draw(plot: Any, item: ResultItem, env: tuple[np.ndarray, np.ndarray, float]) -> None:
     plot.draw(env, item.labels)
 
 

@@ -32,14 +32,13 @@ from deepfx.app import workers
 from deepfx.app.apply_panel import ApplyPanel, expand_paths
 from deepfx.app.audacity_state import AudacityState
 from deepfx.app.catalog import Entry, installed_entries, merge, parse_query
-from deepfx.app.details import DetailsPane, duration_text
+from deepfx.app.details import DetailsPane, duration_text, human_size
 from deepfx.app.installs import InstallJob, InstallQueue
 from deepfx.app.jobs import RunJob, RunQueue
 from deepfx.app.library import LibraryPane
 from deepfx.app.messages import Message, explain, log_path
 from deepfx.app.results import ResultsView, items_for
 from deepfx.app.settings import AppSettings
-from deepfx.store import human_size
 
 __all__ = ["MainWindow", "run_app"]
 
@@ -141,8 +140,8 @@ class MainWindow(QMainWindow):
             self.audacity_timer.start()
             QTimer.singleShot(0, self.poll_audacity)
 
-        self.refresh_installed()
-        self.refresh_available()
+        # after the first paint: the worker importing the library would slow it down
+        QTimer.singleShot(150, self._start_loading)
         self.resize(1280, 800)
         from deepfx.app.a11y import name_parts
 
@@ -217,6 +216,22 @@ class MainWindow(QMainWindow):
         )
 
     # --- the library ---------------------------------------------------------------------
+
+    def _start_loading(self) -> None:
+        """Read the store on a worker first (it imports the library: pydantic, numpy), so
+        the window paints at once; then fill the lists and ask the hub."""
+
+        def work(_r: Any, _c: Any) -> None:
+            from deepfx import hub  # noqa: F401
+            from deepfx.store import Store
+
+            Store().installed()
+
+        def loaded(_res: Any = None) -> None:
+            self.refresh_installed()
+            self.refresh_available()
+
+        workers.start(work, done=loaded, failed=lambda _exc: loaded())
 
     def refresh_installed(self) -> None:
         """Re-read the store (manifests only: fast, offline) and redraw both lists."""

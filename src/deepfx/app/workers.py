@@ -8,16 +8,18 @@ The function gets two arguments: ``report(obj)`` to send progress, and a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from deepfx.engine.events import CancelToken
+if TYPE_CHECKING:
+    from deepfx.engine.events import CancelToken
 
 __all__ = ["Task", "pool", "start"]
 
-Work = Callable[[Callable[[Any], None], CancelToken], Any]
+Work = Callable[[Callable[[Any], None], "CancelToken"], Any]
 _RUNNING: set[Task] = set()  # keeps tasks (and their signal objects) alive until they end
 
 
@@ -35,20 +37,37 @@ class Task(QRunnable):
         super().__init__()
         self.setAutoDelete(False)
         self.work = work
-        self.token = CancelToken()
         self.signals = _Signals()
         self.finished = False
+        # the engine's CancelToken, made on the worker: importing deepfx.engine (numpy,
+        # pydantic...) on the UI thread would delay the window's first paint
+        self._token: CancelToken | None = None
+        self._cancelled = False
+        self._lock = threading.Lock()
 
     def cancel(self) -> None:
-        self.token.cancel()
+        with self._lock:
+            self._cancelled = True
+            if self._token is not None:
+                self._token.cancel()
+
+    def _make_token(self) -> CancelToken:
+        from deepfx.engine.events import CancelToken
+
+        with self._lock:
+            self._token = CancelToken()
+            if self._cancelled:
+                self._token.cancel()
+            return self._token
 
     def run(self) -> None:  # on a pool thread
         try:
-            result = self.work(self.signals.progress.emit, self.token)
+            result = self.work(self.signals.progress.emit, self._make_token())
         except BaseException as exc:  # noqa: BLE001 - every error becomes a message
             self.signals.failed.emit(exc)
         else:
-            self.signals.done.emit(result)
+            # boxed in a tuple, so the queued signal never carries a bare None
+            self.signals.done.emit((result,))
         finally:
             self.signals.ended.emit()
 
@@ -67,7 +86,7 @@ def start(
     """Run ``work(report, cancel)`` on the pool; the callbacks run on the UI thread."""
     task = Task(work)
     if done is not None:
-        task.signals.done.connect(done)
+        task.signals.done.connect(lambda boxed: done(boxed[0]))
     if failed is not None:
         task.signals.failed.connect(failed)
     if progress is not None:
