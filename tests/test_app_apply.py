@@ -53,7 +53,9 @@ def _install_local(win: Any, qtbot: Any, folder: Path) -> Any:
     return win.entry(name)
 
 
-def _apply(win: Any, qtbot: Any, entry: Any, inputs: list[Path], out: Path) -> Any:
+def _apply(
+    win: Any, qtbot: Any, entry: Any, inputs: list[Path], out: Path, *, enter: bool = False
+) -> Any:
     win.use(entry)
     panel = win.apply_panel
     panel.add_paths(inputs)
@@ -61,7 +63,10 @@ def _apply(win: Any, qtbot: Any, entry: Any, inputs: list[Path], out: Path) -> A
     panel.out_edit.setText(str(out))
     assert panel.apply_button.isEnabled(), panel.reason.text()
     n = len(win.runs.history)
-    qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
+    if enter:  # Enter applies
+        qtbot.keyClick(panel, Qt.Key.Key_Return)
+    else:
+        qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(win.runs.history) > n, timeout=120_000)
     wait_idle(qtbot)
     return win.runs.history[-1]
@@ -154,7 +159,7 @@ def test_a_model_breaking_its_contract_is_reported(
     win = make_window()
     bad = _install_local(win, qtbot, model_dir / "too_many_outputs")
     song = _song(app_env / "short.wav", 3.0)
-    job = _apply(win, qtbot, bad, [song], app_env / "out")
+    job = _apply(win, qtbot, bad, [song], app_env / "out", enter=True)
     assert job.state == "failed" and job.message.error == "ContractError"
     text = win.apply_panel.message.text()
     assert "The model misbehaved" in text and "broke its contract" in text

@@ -111,6 +111,19 @@ def test_install_progress_queue_cancel_resume_and_remove(
     assert _row(win, "hugggof/big").status == "installed"
     assert win.details.use_button.isVisibleTo(win.details)
 
+    # the hub moves on: the row says so, and Update brings the new revision
+    old = Store().info("hugggof/big").commit
+    new = hub.repos.commit("hugggof/big", {"README.md": readme() + "\nversion 2\n"})
+    win.refresh_available(refresh=True)
+    wait_idle(qtbot)
+    assert _row(win, "hugggof/big").status == "update available"
+    pane.select("hugggof/big")
+    assert win.details.update_button.text() == "Update"
+    qtbot.mouseClick(win.details.update_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: Store().info("hugggof/big").commit == new, timeout=60_000)
+    wait_idle(qtbot)
+    assert old != new and _row(win, "hugggof/big").status == "installed"
+
     qtbot.mouseClick(win.details.remove_button, Qt.MouseButton.LeftButton)
     assert "frees 1.0 MB" in asked[-1]
     qtbot.waitUntil(lambda: not Store().installed(), timeout=30_000)

@@ -304,6 +304,21 @@ def test_audacity_status_lines() -> None:
     assert ok.can_apply and "Voice" in ok.text and "0:01.50" in ok.text and "2.50 s" in ok.text
 
 
+def test_deepfx_help_loads_neither_qt_nor_torch() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from deepfx.cli.app import app\n"
+        "res = CliRunner().invoke(app, ['--help'])\n"
+        "assert res.exit_code == 0 and ' app ' in res.output, res.output\n"
+        "print(sorted(m for m in ('PySide6', 'torch', 'pyqtgraph') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 def test_starting_the_window_does_not_import_torch(app_env: Path) -> None:
     code = (
         "import sys\n"
