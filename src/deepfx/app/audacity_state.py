@@ -9,6 +9,7 @@ couple of seconds, so the window calls it on a worker.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -71,8 +72,10 @@ def find_audacity() -> tuple[int, str | None] | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
 def _major_version(exe: str) -> str | None:
-    """Audacity's major version from the package that owns ``exe`` (dpkg/rpm), if known."""
+    """Audacity's major version from the package that owns ``exe`` (dpkg/rpm), if known
+    (cached: the status line is refreshed every few seconds)."""
     for cmd in (["dpkg-query", "-S", exe], ["rpm", "-qf", "--qf", "%{VERSION}", exe]):
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=2).stdout

@@ -123,7 +123,8 @@ def _plot_class() -> Any:
                 for line in region.lines:
                     line.setPen(pg.mkPen(None))
                 self.addItem(region)
-                if len(labels) <= 60:
+                wide = (lab.end_s - lab.start_s) / max(dur, 1e-9) > 0.04
+                if len(labels) <= 40 and wide:
                     t = pg.TextItem(str(lab.text), color=theme.TEXT, anchor=(0, 0))
                     t.setPos(lab.start_s, 1.0)
                     self.addItem(t)
