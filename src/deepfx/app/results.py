@@ -236,6 +236,12 @@ class ResultsView(QListWidget):
         return ["text/uri-list"]
 
 
+def _label_summary(labels: list[Any], source: str) -> str:
+    names = sorted({str(lab.text) for lab in labels})
+    shown = ", ".join(names[:4]) + (f" +{len(names) - 4}" if len(names) > 4 else "")
+    return f"{len(labels)} label{'s' if len(labels) != 1 else ''} ({shown}) over {source}"
+
+
 def items_for(job: Any) -> list[ResultItem]:
     """Result rows for a finished :class:`deepfx.app.jobs.RunJob`."""
     out: list[ResultItem] = []
@@ -261,7 +267,7 @@ def items_for(job: Any) -> list[ResultItem]:
                         path=path,
                         source=ro.input,
                         labels=list(ro.labels),
-                        detail=f"{len(ro.labels)} labels over {ro.input.name}",
+                        detail=_label_summary(ro.labels, ro.input.name),
                     )
                 )
             else:

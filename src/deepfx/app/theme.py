@@ -36,6 +36,10 @@ QTabBar::tab {{ padding: 7px 16px; border: 1px solid transparent; color: {MUTED}
 QTabBar::tab:selected {{ color: {TEXT}; font-weight: bold; border-bottom: 2px solid {ACCENT}; }}
 QLineEdit, QComboBox {{ padding: 5px 8px; border: 1px solid {BORDER}; border-radius: 5px;
     background: white; }}
+QComboBox::drop-down {{ subcontrol-origin: padding; subcontrol-position: center right;
+    width: 22px; border: none; }}
+QComboBox::down-arrow {{ width: 12px; height: 12px;
+    image: url(:/qt-project.org/styles/commonstyle/images/arrow-down-16.png); }}
 QLineEdit:focus, QComboBox:focus {{ border: 1px solid {ACCENT}; }}
 QPushButton {{ padding: 6px 14px; border: 1px solid {BORDER}; border-radius: 5px;
     background: white; }}
