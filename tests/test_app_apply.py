@@ -134,23 +134,61 @@ def test_apply_to_files_equals_deepfx_run_and_shows_results(
     shot(win, "results")
 
 
-def test_cancel_a_run_leaves_nothing(
+def test_runs_queue_and_cancel_leaves_nothing(
     make_window: Any, qtbot: Any, model_dir: Path, app_env: Path
 ) -> None:
     win = make_window()
     effect = _install_local(win, qtbot, model_dir / "gain_and_invert")
     song = _song(app_env / "long.wav", 240.0)
-
-    def on_change(job: Any) -> None:
-        if job.state == "running" and job.fraction > 0:
-            win.apply_panel.cancel_button.click()
-
-    win.runs.changed.connect(on_change)
-    job = _apply(win, qtbot, effect, [song], app_env / "out")
-    assert job.state == "cancelled"
-    assert not list((app_env / "out").glob("*.wav"))
-    assert "Cancelled" in win.apply_panel.message.text()
+    panel = win.apply_panel
+    win.use(effect)
+    panel.add_paths([song])
+    panel.beside.setChecked(False)
+    panel.out_edit.setText(str(app_env / "out"))
+    qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.runs.current is not None and win.runs.current.fraction > 0)
+    first = win.runs.current
+    assert panel.apply_button.text() == "Add to queue"
+    qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)  # a second run queues
+    assert panel.queue.count() == 1 and panel.queue.item(0).text().startswith("Waiting: ")
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: first.state == "cancelled", timeout=60_000)
+    qtbot.waitUntil(lambda: win.runs.current is not None and win.runs.current is not first)
+    second = win.runs.current
+    assert panel.queue.count() == 0
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: second.state == "cancelled", timeout=60_000)
+    wait_idle(qtbot)
+    assert not list((app_env / "out").glob("*.wav"))  # nothing partial
+    assert "Cancelled" in panel.message.text()
     assert win.results.count() == 0
+
+
+def test_dropped_files_and_folders_go_to_the_file_list(make_window: Any, app_env: Path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    win = make_window()
+    folder = app_env / "takes"
+    folder.mkdir()
+    a = _song(folder / "a.wav", 0.5)
+    b = _song(folder / "b.aiff", 0.5)
+    (folder / "notes.txt").write_text("not audio")
+    single = _song(app_env / "c.wav", 0.5)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder)), QUrl.fromLocalFile(str(single))])
+    files = win.apply_panel.files
+    ev = QDropEvent(
+        QPointF(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    files.dropEvent(ev)
+    assert files.paths() == [a, b, single]
+    files.dropEvent(ev)  # the same files again: not listed twice
+    assert len(files.paths()) == 3
 
 
 def test_a_model_breaking_its_contract_is_reported(

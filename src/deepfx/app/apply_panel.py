@@ -84,6 +84,21 @@ class FileList(QListWidget):
     def paths(self) -> list[Path]:
         return [Path(self.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(self.count())]
 
+    def paintEvent(self, e) -> None:  # noqa: N802, ANN001
+        super().paintEvent(e)
+        if self.count():
+            return
+        from PySide6.QtGui import QColor, QPainter
+
+        p = QPainter(self.viewport())
+        p.setPen(QColor("#8a90a0"))
+        p.drawText(
+            self.viewport().rect(),
+            Qt.AlignmentFlag.AlignCenter,
+            "Drop audio files or folders here",
+        )
+        p.end()
+
 
 class ApplyPanel(QWidget):
     apply = Signal(object)  # RunJob
