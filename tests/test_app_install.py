@@ -135,3 +135,20 @@ def test_install_progress_queue_cancel_resume_and_remove(
 def wait_idle_but(qtbot: Any, win: Any) -> None:
     """Wait for the size lookup (the install keeps running)."""
     qtbot.waitUntil(lambda: "hugggof/small" in win.sizes, timeout=30_000)
+
+
+def test_a_builtin_installs_offline_from_the_window(make_window: Any, qtbot: Any) -> None:
+    from deepfx.store import Store
+
+    win = make_window()  # offline (DEEPFX_OFFLINE=1): the built-ins need no network
+    pane = win.panes["effect"]
+    assert pane.select("builtin/hpss")
+    assert win.details.install_button.text() == "Install (built on this computer, offline)"
+    qtbot.mouseClick(win.details.install_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.entry("builtin/hpss").is_installed, timeout=180_000)
+    wait_idle(qtbot)
+    assert [m.name for m in Store().installed()] == ["builtin/hpss"]
+    assert _row(win, "builtin/hpss").status == "installed"
+    qtbot.mouseClick(win.details.use_button, Qt.MouseButton.LeftButton)
+    assert win.work_tabs.currentWidget() is win.apply_panel
+    assert win.apply_panel.reason.text().startswith("Add audio files")  # only files missing
