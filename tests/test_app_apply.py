@@ -202,3 +202,23 @@ def test_a_model_breaking_its_contract_is_reported(
     text = win.apply_panel.message.text()
     assert "The model misbehaved" in text and "broke its contract" in text
     assert not list((app_env / "out").glob("*.wav"))
+
+
+def test_audacity_states_in_the_apply_tab(make_window: Any) -> None:
+    from deepfx.app.audacity_state import describe
+    from deepfx.audacity.bridge import Status
+
+    win = make_window()
+    panel = win.apply_panel
+    import dataclasses
+
+    # as if installed: the Audacity state is then what keeps Apply disabled
+    panel.set_entry(dataclasses.replace(win.entry("builtin/vad"), installed=object()))
+    panel.to_audacity.setChecked(True)
+    panel.set_audacity(describe(Status(False), (4242, "3")))  # running, no pipe
+    assert not panel.apply_button.isEnabled()
+    assert "mod-script-pipe is not enabled" in panel.reason.text()
+    assert "Edit > Preferences > Modules" in panel.audacity_line.text()
+    panel.set_audacity(describe(Status(False), (4242, "4")))  # Audacity 4: no pipe at all
+    assert not panel.to_audacity.isEnabled() and panel.to_files.isChecked()
+    assert "Apply to audio files instead" in panel.audacity_line.text()

@@ -8,7 +8,7 @@ and it shows the ones of its kind that match the search. Clicking a row only sel
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -168,8 +168,10 @@ class LibraryPane(QWidget):
             items.append(Header("", "No model matches: try other words, or paste user/model."))
         items += avail
         self.model.set_items(items)
-        if keep:
+        if keep:  # the same row again: not a new choice (the window keeps its tab)
+            blocker = QSignalBlocker(self.view.selectionModel())
             self.select(keep)
+            del blocker
 
     def _enter(self) -> None:
         mode, value = parse_query(self.search.text(), endpoint=self.endpoint)
