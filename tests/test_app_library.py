@@ -327,11 +327,13 @@ def test_starting_the_window_does_not_import_torch(app_env: Path) -> None:
         "from deepfx.app.window import MainWindow\n"
         "from deepfx.app import workers\n"
         "w = MainWindow(poll_audacity=True); w.show()\n"
-        "for _ in range(40):\n"
+        "for _ in range(60):\n"
         "    app.processEvents(); workers.pool().waitForDone(50)\n"
-        "print('torch' in sys.modules)\n"
+        "while workers.running():\n"
+        "    app.processEvents(); workers.pool().waitForDone(50)\n"
+        "print('torch' in sys.modules, w.panes['effect'].loaded)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     ).stdout
-    assert out.strip().splitlines()[-1] == "False"
+    assert out.strip().splitlines()[-1] == "False True"  # loaded, and no torch

@@ -63,9 +63,9 @@ class MainWindow(QMainWindow):
         self._search_task: workers.Task | None = None
         self._discard_on_cancel: set[str] = set()
 
-        from deepfx.hub import endpoint
-
-        self.panes = {k: LibraryPane(k, endpoint=endpoint()) for k in ("effect", "analyzer")}
+        # the hub's endpoint is set once the library has loaded (deepfx.hub pulls in
+        # pydantic: not before the first paint)
+        self.panes = {k: LibraryPane(k) for k in ("effect", "analyzer")}
         self.library_tabs = QTabWidget()
         self.library_tabs.setAccessibleName("Library: effects and analyzers")
         self.library_tabs.addTab(self.panes["effect"], "Effects")
@@ -228,6 +228,10 @@ class MainWindow(QMainWindow):
             Store().installed()
 
         def loaded(_res: Any = None) -> None:
+            from deepfx.hub import endpoint
+
+            for pane in self.panes.values():
+                pane.endpoint = endpoint()
             self.refresh_installed()
             self.refresh_available()
 
