@@ -149,6 +149,9 @@ def test_a_builtin_installs_offline_from_the_window(make_window: Any, qtbot: Any
     wait_idle(qtbot)
     assert [m.name for m in Store().installed()] == ["builtin/hpss"]
     assert _row(win, "builtin/hpss").status == "installed"
+    facts = [win.details.facts.itemAt(i).widget().text() for i in range(win.details.facts.count())]
+    assert "MIT" in facts and "Size on disk" in facts and "Folder" in facts
+    shot(win, "details-installed")
     qtbot.mouseClick(win.details.use_button, Qt.MouseButton.LeftButton)
     assert win.work_tabs.currentWidget() is win.apply_panel
     assert win.apply_panel.reason.text().startswith("Add audio files")  # only files missing

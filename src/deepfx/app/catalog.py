@@ -8,8 +8,10 @@ is installed *and* listed, so a row can say "update available".
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -42,6 +44,7 @@ class Entry:
     installed: InstalledModel | None = None
     remote: HubModel | None = None
     problem: str | None = None
+    exported_with: dict[str, str] = field(default_factory=dict)
     #: set by the window while an install runs or after one failed
     activity: str | None = None
 
@@ -86,17 +89,33 @@ class Entry:
         return all(word in hay for word in text.lower().split())
 
 
+def _full_card(folder: Path) -> dict[str, Any]:
+    """The installed folder's metadata.json as plain JSON (licence, authors, long
+    description, exporting versions: the manifest keeps only a summary), {} if unreadable."""
+    try:
+        data = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def installed_entries(models: list[InstalledModel]) -> list[Entry]:
-    """Rows for what the store holds (reads manifests only: offline, no torch)."""
+    """Rows for what the store holds (reads manifests and cards as JSON: offline, no torch)."""
     out = []
     for m in models:
-        card: dict[str, Any] = m.card
+        card: dict[str, Any] = {**_full_card(m.folder), **m.card}
+        authors = card.get("authors")
+        author = card.get("author") or (", ".join(map(str, authors)) if authors else "")
         out.append(
             Entry(
                 name=m.name,
                 kind=m.kind,
                 source=m.source,
                 description=str(card.get("short_description", "")),
+                long_description=str(card.get("long_description", "")),
+                author=str(author),
+                license=card.get("license"),
+                exported_with=dict(card.get("exported_with") or {}),
                 domains=[str(d).lower() for d in card.get("domain_tags", [])],
                 tags=list(card.get("tags", [])),
                 labels=list(card.get("labels", [])),

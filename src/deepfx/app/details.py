@@ -246,7 +246,7 @@ class DetailsPane(QWidget):
         if e.tags:
             rows.append(("Tags", ", ".join(e.tags)))
         rows.append(("Licence", e.license or "not stated"))
-        exported = (inst.card.get("exported_with") if inst else None) or {}
+        exported = e.exported_with
         if exported:
             rows.append(("Exported with", ", ".join(f"{k} {v}" for k, v in exported.items())))
         if inst is not None:
@@ -254,7 +254,7 @@ class DetailsPane(QWidget):
             if inst.commit:
                 rows.append(("Commit", inst.commit[:12] + (" (pinned)" if inst.pinned else "")))
             rows.append(("Size on disk", human_size(inst.size)))
-            rows.append(("Folder", str(inst.folder)))
+            rows.append(("Folder", _folder_link(inst.folder)))
         elif e.remote is not None and e.remote.commit:
             rows.append(("Commit", e.remote.commit[:12]))
         if e.source == "hub":
@@ -263,6 +263,18 @@ class DetailsPane(QWidget):
             rows.append(("Card problem", e.problem))
         for k, v in rows:
             self.facts.addRow(_key(k), _val(v))
+
+
+def _folder_link(folder: object) -> str:
+    """A short link to the model's folder (opens the file manager); the full path is
+    too long for one line."""
+    from pathlib import Path
+
+    from PySide6.QtCore import QUrl
+
+    p = Path(str(folder))
+    short = "…/" + "/".join(p.parts[-3:])
+    return f'<a href="{QUrl.fromLocalFile(str(p)).toString()}">{html.escape(short)}</a>'
 
 
 def _repo_url(name: str) -> str:
@@ -281,8 +293,10 @@ def _val(text: str) -> QLabel:
     import re
 
     lab = QLabel(text)
-    lab.setAccessibleName(re.sub(r"<[^>]+>", "", text))
-    lab.setWordWrap(True)
+    plain = re.sub(r"<[^>]+>", "", text)
+    lab.setAccessibleName(plain)
+    lab.setToolTip(plain if len(plain) > 40 else "")
+    lab.setWordWrap(len(plain) > 70)  # short values on one line: exact row heights
     lab.setOpenExternalLinks(True)
     lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
     return lab
