@@ -112,6 +112,18 @@ def test_search_lists_the_hub_and_adds_by_id_or_url(
     shot(win, "library")
 
 
+def test_offline_shows_the_cached_listing_and_says_so(
+    make_window: Any, hub: HubServer, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_window()  # lists the hub once: the listing is cached
+    monkeypatch.setenv("DEEPFX_OFFLINE", "1")
+    monkeypatch.setenv("DEEPFX_HUB_TTL", "0")  # stale: it would ask the hub if it could
+    win = make_window()
+    assert "hugggof/split" in entry_names(win, "effect")
+    notes = " ".join(getattr(i, "note", "") for i in win.panes["effect"].model.items)
+    assert "Offline mode: showing the list cached at" in notes
+
+
 def _add(win: Any, qtbot: Any, text: str, kind: str = "effect") -> str:
     pane = win.panes[kind]
     pane.search.setText(text)
