@@ -42,6 +42,11 @@ HINTS: tuple[tuple[type[BaseException], str, str], ...] = (
         "Install it with the command shown, then restart deepfx.",
     ),
     (
+        E.UnsafeModelError,
+        "Model refused for safety",
+        "Its files could run code or touch files; deepfx will not run it. Pick another model.",
+    ),
+    (
         E.ModelLoadError,
         "The model cannot be loaded",
         "Update or reinstall it, or pick another model.",
@@ -54,11 +59,17 @@ HINTS: tuple[tuple[type[BaseException], str, str], ...] = (
     (E.ExportError, "Export failed", "Check the model module and try again."),
     (E.ValidationFailed, "Validation failed", "See the report for the failing checks."),
     (E.AudioFileNotFoundError, "File not found", "Check the file still exists."),
+    (E.AudioPermissionError, "Cannot open the file", "Check you may read it, then retry."),
     (E.AudioDecodeError, "Cannot read the audio", "Convert the file to WAV or FLAC and retry."),
     (E.EmptyAudioError, "No audio", "Pick a file or selection with sound in it."),
     (E.NonFiniteAudioError, "Broken samples", "Repair or re-export the audio."),
     (E.AudioError, "Audio problem", "Check the input audio."),
     (E.MemoryBudgetError, "Not enough memory", "Process a shorter file or close other programs."),
+    (
+        E.OutputConflictError,
+        "Outputs would overwrite an input",
+        "Choose another output folder: inputs are never overwritten.",
+    ),
     (E.OutputError, "Cannot write the output", "Choose another output folder in the Apply tab."),
     (E.UsageError, "Option not possible", "Change the option shown and try again."),
     (E.ModelNotFoundError, "Model not found", "Check the name (user/model) or the hub URL."),
@@ -73,6 +84,26 @@ HINTS: tuple[tuple[type[BaseException], str, str], ...] = (
     (E.ChecksumMismatchError, "Download corrupted", "Nothing was installed; install again."),
     (E.DiskFullError, "Disk full", "Free some space or move the store folder in Settings."),
     (E.PublishError, "Publishing failed", "Check the repo name and your token."),
+    (
+        E.UnsafeHubAnswerError,
+        "The hub sent something unsafe",
+        "Nothing was installed; check the hub endpoint in Settings.",
+    ),
+    (
+        E.DownloadLimitError,
+        "The download stalled or grew too large",
+        "Nothing was installed; try again later or check the connection.",
+    ),
+    (
+        E.UnsafeSourceError,
+        "The model folder is unsafe",
+        "It holds links out of the folder, loops or too many files; copy plain files instead.",
+    ),
+    (
+        E.StorePathError,
+        "The model store looks tampered with",
+        "Nothing was changed; check the store folder in Settings.",
+    ),
     (E.HubError, "Model store problem", "Try again; see the log file if it persists."),
     (
         E.AudacityNotRunningError,
@@ -88,6 +119,11 @@ HINTS: tuple[tuple[type[BaseException], str, str], ...] = (
         E.SelectionError,
         "Nothing to process in Audacity",
         "Select a time range on one or more audio tracks.",
+    ),
+    (
+        E.UnsafePipeError,
+        "Audacity's pipe is not safe to use",
+        "Something other than Audacity sits at its pipe path; restart Audacity and try again.",
     ),
     (
         E.AudacityCommandError,
