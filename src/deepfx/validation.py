@@ -31,6 +31,7 @@ import numpy as np
 
 from deepfx.card import CARD_FILENAME, FORMAT_FILES, ModelCard, load_card
 from deepfx.errors import DeepfxError, ValidationFailed
+from deepfx.model import FewerOutputsWarning
 
 __all__ = ["Check", "ValidationReport", "validate"]
 
@@ -424,19 +425,36 @@ def _run_format(
     for item in battery:
         t = time.perf_counter()
         try:
-            out = forward(item.audio)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FewerOutputsWarning)  # reported below
+                out = forward(item.audio)
         except DeepfxError as exc:
+            per_channel = _one_row_per_channel(model, card, item.audio)
             report.checks.append(
-                Check(f"{fmt}: {item.name}", False, _rule(exc) + item.note, _since(t), fmt)
+                Check(
+                    f"{fmt}: {item.name}",
+                    per_channel is not None,
+                    (per_channel or _rule(exc)) + item.note,
+                    _since(t),
+                    fmt,
+                    warning=per_channel is not None,
+                )
             )
             continue
         secs = _since(t)
         outputs[item.name] = out
         msg = _describe_output(card, out) + item.note
+        fewer = card.is_effect and np.asarray(out).shape[0] < len(card.labels)
+        if fewer:
+            rows = np.asarray(out).shape[0]
+            msg += (
+                f"; {rows} of {len(card.labels)} outputs for {item.audio.shape[0]} channel(s): "
+                f"kept as {', '.join(card.labels[:rows])}, as the original host did"
+            )
         if item.name.startswith("long"):
             audio_s = item.audio.shape[1] / card.sample_rate
             msg += f"; {audio_s / max(secs, 1e-9):.0f}x real time"
-        report.checks.append(Check(f"{fmt}: {item.name}", True, msg, secs, fmt))
+        report.checks.append(Check(f"{fmt}: {item.name}", True, msg, secs, fmt, warning=fewer))
 
     # determinism: run the 1 s input again, expect the identical output
     first = next((b for b in battery if b.name == "1 s noise, 1 channel"), battery[0])
@@ -554,6 +572,25 @@ def _as_host_output(card: ModelCard, out: Any) -> Any:
         return np.asarray(out, dtype=np.float32)
     idx, ts = out
     return np.asarray(idx).astype(np.int64), np.asarray(ts, dtype=np.float64)
+
+
+def _one_row_per_channel(model: Any, card: ModelCard, x: np.ndarray) -> str | None:
+    """For a multichannel effect that failed on more channels than it has labels: if it
+    returns one row per input channel (a channel processor), say so (a warning: it takes
+    at most ``len(labels)`` channels), else None (a real failure)."""
+    if not (card.is_effect and card.multichannel and x.shape[0] > len(card.labels)):
+        return None
+    try:
+        raw = np.asarray(model.forward_raw(x))
+    except DeepfxError:
+        return None
+    if raw.ndim != 2 or raw.shape[0] != x.shape[0] or raw.shape[1] != x.shape[1]:
+        return None
+    return (
+        f"one output per input channel (a channel processor): {x.shape[0]} channels give "
+        f"{x.shape[0]} outputs but the card lists {len(card.labels)}; it takes at most "
+        f"{len(card.labels)} channels"
+    )
 
 
 def _describe_output(card: ModelCard, out: Any) -> str:

@@ -56,10 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     Exit codes: 0 ok, 1 validation failed, 2 bad input or usage, 3 bad model, 4 contract
     broken, 5 hub/store, 6 Audacity, 70 internal error, 130 cancelled.
     """
+    import warnings
+
     from typer.exceptions import TyperException
 
     from deepfx.errors import DeepfxError
 
+    # a warning is one line on the terminal ("warning: ..."), like every other message
+    warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
     try:
         rv = app(args=argv, standalone_mode=False)
     except DeepfxError as exc:

@@ -337,7 +337,18 @@ class _Job:
         self.started = time.monotonic()
         self.per_channel = bool(per_channel) and not card.multichannel
         labels = list(card.labels)
+        if card.is_effect:
+            # a genuine original-host model may make fewer tracks (one per input channel)
+            made = model.output_labels(info.channels if card.multichannel else 1)
+        else:
+            made = labels
         if stems:
+            missing = [s for s in stems if s in labels and s not in made]
+            if missing:
+                raise UsageError(
+                    f"model {model.name!r} makes only {', '.join(made)} from this input's "
+                    f"channels, not {', '.join(map(repr, missing))}"
+                )
             unknown = [s for s in stems if s not in labels]
             if unknown:
                 raise UsageError(
@@ -346,7 +357,8 @@ class _Job:
                 )
             if not card.is_effect:
                 raise UsageError("stems only apply to effects; this model is an analyzer")
-        self.keep = [lb for lb in labels if not stems or lb in stems]
+        self.out_labels = made
+        self.keep = [lb for lb in made if not stems or lb in stems]
         self.keep_idx = [labels.index(lb) for lb in self.keep]
         self.channels_in = info.channels if (card.multichannel or self.per_channel) else 1
         self.lanes = info.channels if self.per_channel else 1
@@ -497,8 +509,7 @@ class _Job:
 
     def _forward_effect(self, group: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
         """Run chunks; returns, per chunk, ``(n_kept, lanes, len)``."""
-        card = self.model.card
-        n_labels = len(card.labels)
+        n_labels = len(self.out_labels)
         items: list[tuple[int, np.ndarray]] = []
         for start, chunk in group:
             for lane in self._lane_inputs(chunk):

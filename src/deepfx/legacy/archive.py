@@ -32,6 +32,7 @@ This module imports no torch: ``deepfx publish`` can audit a folder without it.
 from __future__ import annotations
 
 import ast
+import io
 import os
 import struct
 import zipfile
@@ -40,12 +41,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = [
     "LEGACY_MAX_FILE_VERSION",
     "LegacyAudit",
     "audit_archive",
     "make_legacy_compatible",
+    "upgrade_real_istft",
 ]
 
 #: Highest TorchScript file format version torch 1.9 reads.
@@ -151,7 +154,12 @@ def _write_members(path: Path, members: Iterable[tuple[str, bytes]]) -> None:
     torch's own writer does, atomically."""
     from deepfx._fs import atomic_path
 
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        _write_zip(fh, members)
+
+
+def _write_zip(fh: BinaryIO, members: Iterable[tuple[str, bytes]]) -> None:
+    with zipfile.ZipFile(fh, "w") as zf:
         for name, data in members:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_STORED
@@ -160,6 +168,73 @@ def _write_members(path: Path, members: Iterable[tuple[str, bytes]]) -> None:
             # extra field "FB" (torch's id) of `pad` bytes, so the data starts aligned
             info.extra = b"FB" + struct.pack("<H", pad) + b"Z" * pad
             zf.writestr(info, data)
+
+
+def upgrade_real_istft(path: str | os.PathLike[str]) -> bytes | None:
+    """The archive at ``path`` made runnable in torch 2.x if it was written for torch < 1.8
+    STFT conventions, else None (nothing to change; nothing but its code is read).
+
+    Before torch 1.8, ``torch.stft(..., return_complex=False)`` spectra were real
+    ``(..., 2)`` tensors and ``torch.istft`` took them as such; torch 2.x's ``istft``
+    accepts only complex input. Every ``torch.istft(spec, ...)`` call is rewritten to
+    ``torch.istft(view_as_complex(spec) if spec is real else spec, ...)``: exactly the
+    meaning the old ``istft`` gave a real ``(..., 2)`` tensor, and no change at all for a
+    complex one. Returned as the bytes of the fixed archive (the file is not changed).
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            code = [i.filename for i in zf.infolist() if _is_code(i.filename)]
+            if not any(b"torch.istft(" in zf.read(n) for n in code):
+                return None
+    except (OSError, zipfile.BadZipFile):
+        return None
+    members = _read_members(path)
+    changed = False
+    out: list[tuple[str, bytes]] = []
+    for name, data in members:
+        if _is_code(name) and b"torch.istft(" in data:
+            new = _wrap_istft(data.decode("utf-8"))
+            if new is not None:
+                data, changed = new.encode("utf-8"), True
+        out.append((name, data))
+    if not changed:
+        return None
+    buf = io.BytesIO()
+    _write_zip(buf, out)
+    return buf.getvalue()
+
+
+def _wrap_istft(text: str) -> str | None:
+    raw = text.encode("utf-8")
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    pos = _Offsets(raw)
+    edits: list[tuple[int, int, bytes]] = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and _dotted(node.func) == "torch.istft"
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+        ):
+            arg = node.args[0]
+            assert arg.end_lineno is not None
+            start = pos.at(arg.lineno, arg.col_offset)
+            end = pos.at(arg.end_lineno, arg.end_col_offset or 0)
+            a = arg.id
+            fixed = (
+                f"torch.view_as_complex(torch.contiguous({a})) "
+                f"if torch.__not__(torch.is_complex({a})) else {a}"
+            )
+            edits.append((start, end, fixed.encode("utf-8")))
+    if not edits:
+        return None
+    for start, end, new in sorted(edits, reverse=True):
+        raw = raw[:start] + new + raw[end:]
+    return raw.decode("utf-8")
 
 
 def _is_code(name: str) -> bool:
@@ -406,7 +481,10 @@ def _calls(members: Iterable[tuple[str, bytes]]) -> Iterable[tuple[str, ast.Call
 def _audit_members(members: list[tuple[str, bytes]], audit: LegacyAudit) -> None:
     ops = _legacy_ops()
     problems: dict[str, None] = {}  # ordered set
-    debug = [n for n, _ in members if n.endswith(".debug_pkl")]
+    # torch 2.x's layout starts with a string table; torch 1.9's own files are fine
+    debug = [
+        n for n, d in members if n.endswith(".debug_pkl") and b"FORMAT_WITH_STRING_TABLE" in d[:64]
+    ]
     if debug:
         problems[
             f"{len(debug)} debug source file(s) in torch 2.x's layout (torch 1.9 aborts on them)"
