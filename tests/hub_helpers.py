@@ -197,6 +197,7 @@ _INFO = re.compile(r"^/api/models/([^/]+/[^/]+?)(?:/revision/(.+))?$")
 _RESOLVE = re.compile(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 _PREUPLOAD = re.compile(r"^/api/models/([^/]+/[^/]+)/preupload/(.+)$")
 _COMMIT = re.compile(r"^/api/models/([^/]+/[^/]+)/commit/(.+)$")
+_PATHS_INFO = re.compile(r"^/api/models/([^/]+/[^/]+)/paths-info/(.+)$")
 _FRONT = re.compile(r"\A---\r?\n(.*?)\r?\n---", re.S)
 
 
@@ -255,7 +256,37 @@ class _Handler(BaseHTTPRequestHandler):
             return self._preupload(m.group(1))
         if m := _COMMIT.match(path):
             return self._commit(m.group(1), m.group(2))
+        if m := _PATHS_INFO.match(path):
+            return self._paths_info(m.group(1), m.group(2))
         self._error(404, "NotFound", f"no route {path}")
+
+    def _paths_info(self, repo_id: str, rev: str) -> None:
+        """``POST /api/models/{repo}/paths-info/{rev}`` (form ``paths=...``), as the hub
+        answers it; mirrors such as olah ask it before serving a file."""
+        sha = self._commit_of(repo_id, rev)
+        if sha is None:
+            return
+        form = parse_qs(self._body().decode())
+        wanted = set(form.get("paths", []))
+        out = []
+        for e in self.hub.repos.tree(repo_id, sha):
+            if e["path"] not in wanted:
+                continue
+            item: dict[str, Any] = {
+                "type": "file",
+                "path": e["path"],
+                "size": e["size"],
+                "oid": e["blob"],
+            }
+            if e["path"].endswith(LFS_SUFFIXES):
+                data = self.hub.repos.read(repo_id, e["blob"])
+                item["lfs"] = {
+                    "oid": hashlib.sha256(data).hexdigest(),
+                    "size": e["size"],
+                    "pointerSize": 134,
+                }
+            out.append(item)
+        self._json(out)
 
     def _route(self) -> None:
         self.hub.requests.append(f"{self.command} {self.path}")

@@ -65,11 +65,32 @@ class RemoteRevision:
 
 def resolve_revision(repo_id: str, *, revision: str | None = None) -> RemoteRevision:
     """Ask the hub which commit ``revision`` (default: the main branch) is, and its files."""
+    from huggingface_hub import errors as hf
+
     check_online()
     with hub_errors("reading the repo's file list", repo_id=repo_id, revision=revision):
-        info = api().model_info(
-            repo_id, revision=revision, files_metadata=True, timeout=timeout_s()
-        )
+        try:
+            info = api().model_info(
+                repo_id, revision=revision, files_metadata=True, timeout=timeout_s()
+            )
+        except hf.RepositoryNotFoundError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            if revision is not None or status != 401 or not _is_mirror():
+                raise
+            # A mirror (olah) may answer 401 "RepoNotFound" for a repo it cannot resolve
+            # without a revision (offline, or its upstream unreachable) though it serves
+            # the repo: try the main branch by name, then say what happened - not "private".
+            try:
+                info = api().model_info(
+                    repo_id, revision="main", files_metadata=True, timeout=timeout_s()
+                )
+            except hf.RepositoryNotFoundError:
+                raise ModelNotFoundError(
+                    f"the mirror at {endpoint()} answered HTTP {status} (repo not found) for "
+                    f"{repo_id!r} without a revision: an offline mirror such as olah serves "
+                    "only commits it has cached. Install a cached commit with "
+                    f"`deepfx models install {repo_id}@<commit>`, or bring the mirror online"
+                ) from None
     if not info.sha:
         raise ModelNotFoundError(f"the hub at {endpoint()} gave no commit for {repo_id!r}")
     files = []
@@ -86,6 +107,14 @@ def resolve_revision(repo_id: str, *, revision: str | None = None) -> RemoteRevi
             )
         )
     return RemoteRevision(repo_id=repo_id, commit=info.sha, files=files)
+
+
+def _is_mirror() -> bool:
+    """Whether HF_ENDPOINT points somewhere other than huggingface.co (a mirror)."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint()).hostname or ""
+    return host not in ("huggingface.co", "hf.co")
 
 
 def download_file(

@@ -535,3 +535,56 @@ def _version_lowerable(members: list[tuple[str, bytes]], audit: LegacyAudit) -> 
     # the version is explained only by operators we know; anything else stays a problem
     needed = max((known[op] for op in used if op in known), default=0)
     return audit.version is not None and needed >= audit.version
+
+
+def prepare_folder_for_legacy_host(folder: str | os.PathLike[str], card: object) -> LegacyAudit:
+    """Make ``folder``'s ``model.pt`` one the original host loads, if the network allows.
+
+    Used by ``deepfx publish`` for folders not made by ``deepfx export`` (e.g. saved with
+    ``torch.jit.save`` under torch 2.x): the archive is rewritten into a copy with
+    :func:`make_legacy_compatible`; only if torch 1.9 can then run it *and* this torch
+    gives the very same output as from the original file (1e-5, on a second of noise) does
+    the copy replace ``model.pt``. Returns the audit of the ``model.pt`` left in place.
+    """
+    import shutil
+
+    from deepfx._fs import temp_dir_beside
+
+    model_pt = Path(folder) / "model.pt"
+    audit = audit_archive(model_pt)
+    if audit.ok:
+        return audit
+    with temp_dir_beside(model_pt, prefix=".legacy-") as tmp:
+        candidate = Path(tmp) / "model.pt"
+        shutil.copyfile(model_pt, candidate)
+        fixed = make_legacy_compatible(candidate)
+        if not fixed.ok or not _same_output(model_pt, candidate, card):
+            return audit
+        os.replace(candidate, model_pt)
+    return fixed
+
+
+def _same_output(a: Path, b: Path, card: object) -> bool:
+    """Whether two TorchScript files give the same output (1e-5) on a second of noise."""
+    import numpy as np
+    import torch
+
+    from deepfx.exporting import compare_outputs
+
+    rate = int(getattr(card, "sample_rate", 16000) or 16000)
+    channels = 2 if getattr(card, "multichannel", False) else 1
+    x = torch.from_numpy(
+        np.random.default_rng(0).uniform(-0.5, 0.5, (channels, rate)).astype(np.float32)
+    )
+    try:
+        with torch.no_grad():
+            outs = [torch.jit.load(str(p), map_location="cpu").eval()(x) for p in (a, b)]
+    except Exception:  # noqa: BLE001 - a file that does not run here is not "the same"
+        return False
+
+    def arr(o: object) -> object:
+        if isinstance(o, (tuple, list)):
+            return tuple(arr(i) for i in o)
+        return o.detach().numpy()  # type: ignore[attr-defined]
+
+    return compare_outputs(arr(outs[0]), arr(outs[1])) is None
