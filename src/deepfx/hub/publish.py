@@ -5,7 +5,8 @@ original host's torch 1.9 can run ``model.pt`` (a torch 2.x ``model.pt`` is firs
 rewritten into the equivalent form torch 1.9 reads, when the network allows; see
 :func:`deepfx.legacy.archive.prepare_folder_for_legacy_host`), and ``library_name:
 deepfx``; the rest of the README is kept. Upload uses huggingface_hub's
-``create_repo`` + ``upload_folder``; the token comes from the standard HF settings (``HF_TOKEN`` or ``hf auth login``).
+``create_repo`` + ``upload_folder``; the token comes from the standard HF settings
+(``HF_TOKEN`` or ``hf auth login``).
 """
 
 from __future__ import annotations
