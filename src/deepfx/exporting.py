@@ -394,11 +394,21 @@ def _check_formats(
             raise ExportError(f"{fmt}: the exported file does not load back: {exc}") from exc
         for xi, want in zip(inputs, expected, strict=True):
             try:
-                got = model.forward(xi.detach().cpu().numpy())
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # fewer rows: an error below
+                    got = model.forward(xi.detach().cpu().numpy())
             except DeepfxError as exc:
                 raise ExportError(
                     f"{fmt}: the exported model fails on a {tuple(xi.shape)} input: {exc}"
                 ) from exc
+            if card.is_effect and np.asarray(got).shape[0] != len(card.labels):
+                # the host tolerates fewer rows in old models; a new export must match
+                rows = np.asarray(got).shape[0]
+                raise ExportError(
+                    f"{fmt}: the exported model broke its contract on a {tuple(xi.shape)} "
+                    f"input: returned {rows} output tracks but the card lists "
+                    f"{len(card.labels)} labels (fewer outputs than labels)"
+                )
             problem = compare_outputs(want, got, tolerance=TOLERANCE)
             if problem:
                 raise ExportError(
