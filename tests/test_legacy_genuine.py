@@ -175,3 +175,21 @@ def test_model_error_shows_torchs_real_cause(tmp_path: Path) -> None:
     text = str(info.value)
     assert "following operation failed" not in text
     assert "mat1 and mat2 shapes cannot be multiplied" in text, text
+
+
+def test_istft_fix_leaves_torch2_archives_alone(tmp_path: Path) -> None:
+    """The load-time istft fix is for archives of torch < 2 only: a torch 2.x file (which
+    could never pass a real tensor to its own istft) is not even rewritten."""
+    import torch
+
+    from deepfx.legacy.archive import upgrade_real_istft
+
+    class Mask(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            w = torch.hann_window(256)
+            spec = torch.stft(x, 256, 64, window=w, return_complex=True)
+            return torch.istft(spec * 0.5, 256, 64, window=w, length=x.shape[-1])
+
+    path = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.script(Mask()), str(path))
+    assert upgrade_real_istft(path) is None

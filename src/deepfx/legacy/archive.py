@@ -180,11 +180,17 @@ def upgrade_real_istft(path: str | os.PathLike[str]) -> bytes | None:
     ``torch.istft(view_as_complex(spec) if spec is real else spec, ...)``: exactly the
     meaning the old ``istft`` gave a real ``(..., 2)`` tensor, and no change at all for a
     complex one. Returned as the bytes of the fixed archive (the file is not changed).
+    Archives written by torch 2.x (they carry ``byteorder`` / ``.data/serialization_id``
+    records) are left alone without reading them.
     """
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            code = [i.filename for i in zf.infolist() if _is_code(i.filename)]
+            names = zf.namelist()
+            if any(n.endswith(("/byteorder", "/.data/serialization_id")) for n in names):
+                # written by a torch 2.x, whose own istft refuses real input: nothing old
+                return None
+            code = [n for n in names if _is_code(n)]
             if not any(b"torch.istft(" in zf.read(n) for n in code):
                 return None
     except (OSError, zipfile.BadZipFile):
