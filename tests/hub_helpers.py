@@ -1,10 +1,10 @@
 """A small hub of the tests' own: the Hugging Face HTTP API over git repos the tests make.
 
-Why not olah: olah 0.5.4 (offline mode) serves downloads, but not ``model_info`` without a
-revision, search by tag, or uploads, and it answers a missing file with 401. One server
-that implements every endpoint deepfx uses, following the hub's documented API, is
-simpler and more reliable than olah plus a second server. The real ``huggingface_hub``
-client talks to it through ``HF_ENDPOINT``.
+Why not olah alone: olah 0.5.4 has no search by tag or uploads, and offline it serves
+neither ``model_info`` without a revision nor a missing file (401). One server that
+implements every endpoint deepfx uses, following the hub's documented API, is the
+upstream; tests/test_hub_olah.py puts a real olah in front of it. The real
+``huggingface_hub`` client talks to either through ``HF_ENDPOINT``.
 
 Endpoints (as huggingface.co answers them):
 
@@ -13,6 +13,7 @@ Endpoints (as huggingface.co answers them):
   and ``siblings`` (``blobId``, ``size``, ``lfs.sha256`` for LFS files);
 * ``HEAD|GET /{repo}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob sha1),
   ``X-Linked-Etag``/``X-Linked-Size`` (sha256 for LFS files), ``Range`` requests;
+* ``POST /api/models/{repo}/paths-info/{rev}`` (what olah asks before serving a file);
 * ``POST /api/repos/create``, ``/api/validate-yaml``, ``/api/models/{repo}/preupload/{rev}``,
   ``/api/models/{repo}/commit/{rev}`` (ndjson; every file uploaded in "regular" mode);
 * errors carry ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound).
