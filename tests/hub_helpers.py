@@ -1,10 +1,10 @@
 """A small hub of the tests' own: the Hugging Face HTTP API over git repos the tests make.
 
-Why not olah: olah 0.5.4 (offline mode) serves downloads, but not ``model_info`` without a
-revision, search by tag, or uploads, and it answers a missing file with 401. One server
-that implements every endpoint deepfx uses, following the hub's documented API, is
-simpler and more reliable than olah plus a second server. The real ``huggingface_hub``
-client talks to it through ``HF_ENDPOINT``.
+Why not olah alone: olah 0.5.4 has no search by tag or uploads, and offline it serves
+neither ``model_info`` without a revision nor a missing file (401). One server that
+implements every endpoint deepfx uses, following the hub's documented API, is the
+upstream; tests/test_hub_olah.py puts a real olah in front of it. The real
+``huggingface_hub`` client talks to either through ``HF_ENDPOINT``.
 
 Endpoints (as huggingface.co answers them):
 
@@ -13,6 +13,7 @@ Endpoints (as huggingface.co answers them):
   and ``siblings`` (``blobId``, ``size``, ``lfs.sha256`` for LFS files);
 * ``HEAD|GET /{repo}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (git blob sha1),
   ``X-Linked-Etag``/``X-Linked-Size`` (sha256 for LFS files), ``Range`` requests;
+* ``POST /api/models/{repo}/paths-info/{rev}`` (what olah asks before serving a file);
 * ``POST /api/repos/create``, ``/api/validate-yaml``, ``/api/models/{repo}/preupload/{rev}``,
   ``/api/models/{repo}/commit/{rev}`` (ndjson; every file uploaded in "regular" mode);
 * errors carry ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound).
@@ -217,6 +218,7 @@ _INFO = re.compile(r"^/api/models/([^/]+/[^/]+?)(?:/revision/(.+))?$")
 _RESOLVE = re.compile(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 _PREUPLOAD = re.compile(r"^/api/models/([^/]+/[^/]+)/preupload/(.+)$")
 _COMMIT = re.compile(r"^/api/models/([^/]+/[^/]+)/commit/(.+)$")
+_PATHS_INFO = re.compile(r"^/api/models/([^/]+/[^/]+)/paths-info/(.+)$")
 _FRONT = re.compile(r"\A---\r?\n(.*?)\r?\n---", re.S)
 
 
@@ -275,7 +277,37 @@ class _Handler(BaseHTTPRequestHandler):
             return self._preupload(m.group(1))
         if m := _COMMIT.match(path):
             return self._commit(m.group(1), m.group(2))
+        if m := _PATHS_INFO.match(path):
+            return self._paths_info(m.group(1), m.group(2))
         self._error(404, "NotFound", f"no route {path}")
+
+    def _paths_info(self, repo_id: str, rev: str) -> None:
+        """``POST /api/models/{repo}/paths-info/{rev}`` (form ``paths=...``), as the hub
+        answers it; mirrors such as olah ask it before serving a file."""
+        sha = self._commit_of(repo_id, rev)
+        if sha is None:
+            return
+        form = parse_qs(self._body().decode())
+        wanted = set(form.get("paths", []))
+        out = []
+        for e in self.hub.repos.tree(repo_id, sha):
+            if e["path"] not in wanted:
+                continue
+            item: dict[str, Any] = {
+                "type": "file",
+                "path": e["path"],
+                "size": e["size"],
+                "oid": e["blob"],
+            }
+            if e["path"].endswith(LFS_SUFFIXES):
+                data = self.hub.repos.read(repo_id, e["blob"])
+                item["lfs"] = {
+                    "oid": hashlib.sha256(data).hexdigest(),
+                    "size": e["size"],
+                    "pointerSize": 134,
+                }
+            out.append(item)
+        self._json(out)
 
     def _route(self) -> None:
         self.hub.requests.append(f"{self.command} {self.path}")

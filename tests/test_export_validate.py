@@ -212,12 +212,11 @@ def _failure(folder: Path, **kw: object) -> str:
     [
         (WrongRank(), card_dict(), r"output must be 2-D \(n_outputs, samples\).*\(rank 3\)"),
         (NaNOutput(), card_dict(), r"output contains NaN or infinite values"),
-        (OneOutput(), card_dict(labels=["a", "b"]), r"fewer outputs than labels"),
         (ReversedTimestamps(), labels_card(), r"timestamp 0 ends before it starts"),
         (IndexOutOfRange(), labels_card(), r"label index 7 is out of range"),
         (Noisy(), card_dict(), r"determinism: two runs on the same input differ"),
     ],
-    ids=["wrong-rank", "nan", "fewer-outputs", "reversed-timestamps", "index-range", "random"],
+    ids=["wrong-rank", "nan", "reversed-timestamps", "index-range", "random"],
 )
 def test_broken_models_fail_validation_with_specific_messages(
     tmp_path: Path, module: nn.Module, card: dict[str, object], expected: str
@@ -231,6 +230,24 @@ def test_broken_models_fail_validation_with_specific_messages(
         model = load_model(folder)
         with pytest.raises(ContractError, match=expected):
             model.forward(np.full((1, 8000), 0.1, dtype=np.float32))
+
+
+def test_fewer_outputs_than_labels_is_a_warning_as_in_the_original_host(tmp_path: Path) -> None:
+    """Issue 14: the original host made min(len(labels), rows) tracks. A folder whose
+    network returns fewer rows validates with a WARN; forward keeps the rows (one warning
+    per model). A new export of such a module is still refused (test above)."""
+    from deepfx.model import FewerOutputsWarning
+
+    folder = write_scripted(tmp_path / "m", OneOutput(), card_dict(labels=["a", "b"]))
+    report = validate(folder, long_s=0.5)
+    assert report.ok, str(report)
+    rows = [c for c in report.warnings if "1 of 2 outputs" in c.message]
+    assert len(rows) >= 5  # every battery input
+    assert "WARN" in str(report)
+    model = load_model(folder)
+    with pytest.warns(FewerOutputsWarning, match="keeping 1, named a"):
+        out = model.forward(np.full((1, 8000), 0.1, dtype=np.float32))
+    assert out.shape == (1, 8000)
 
 
 def test_good_scripted_models_pass(tmp_path: Path) -> None:

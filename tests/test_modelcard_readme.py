@@ -59,9 +59,23 @@ def test_update_keeps_author_text_and_keys() -> None:
 
 def test_write_readme_creates_then_updates(tmp_path: Path) -> None:
     path = tmp_path / "README.md"
-    write_readme(path, CARD)
+    write_readme(path, CARD, audacity=True)
     assert split_front_matter(path.read_text())[0]["tags"][0] == "audacity"
     path.write_text("---\ntags: [mine]\n---\nhello\n")
-    write_readme(path, CARD)
+    write_readme(path, CARD, audacity=True)
     front, body = split_front_matter(path.read_text())
     assert "mine" in front["tags"] and body == "hello\n"
+
+
+def test_audacity_tag_only_where_the_original_host_runs_the_folder(tmp_path: Path) -> None:
+    """`deepfx` always; `audacity` never on a folder torch 1.9 cannot run (here: no
+    model.pt at all), even when an old README or the card carried it."""
+    path = tmp_path / "README.md"
+    path.write_text("---\ntags: [audacity, mine]\n---\nhello\n")
+    write_readme(path, CARD)  # decides from the folder: no model.pt -> not for the old host
+    front, _ = split_front_matter(path.read_text())
+    assert front["tags"][0] == "deepfx" and "audacity" not in front["tags"]
+    assert "mine" in front["tags"]
+    text = render_readme(CARD, audacity=False)
+    assert "audacity" not in split_front_matter(text)[0]["tags"]
+    assert "needs deepfx" in text

@@ -92,8 +92,14 @@ def check_effect_output(
     n_samples: int,
     model: str | None = None,
     at_s: float | None = None,
+    allow_fewer: bool = False,
 ) -> np.ndarray:
-    """Check a waveform-to-waveform output; returns it as float32 ``(n_outputs, samples)``."""
+    """Check a waveform-to-waveform output; returns it as float32 ``(n_outputs, samples)``.
+
+    ``allow_fewer``: accept 1..``n_labels`` rows (the original host made
+    ``min(len(labels), rows)`` tracks, e.g. for a channel processor on a mono track); the
+    caller names the rows by the first labels and says so once.
+    """
 
     def fail(rule: str) -> ContractError:
         return ContractError(rule, model=model, at_s=at_s)
@@ -109,7 +115,7 @@ def check_effect_output(
             f"output must be 2-D (n_outputs, samples), got shape {tuple(arr.shape)} "
             f"(rank {arr.ndim})"
         )
-    if arr.shape[0] != n_labels:
+    if arr.shape[0] != n_labels and not (allow_fewer and 1 <= arr.shape[0] < n_labels):
         more_or_fewer = "fewer" if arr.shape[0] < n_labels else "more"
         raise fail(
             f"returned {arr.shape[0]} output tracks but the card lists {n_labels} labels "

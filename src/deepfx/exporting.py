@@ -7,7 +7,8 @@
       model.pt2       torch.export program, dynamic time axis          (on request)
       model.onnx      single-file ONNX, dynamic time axis               (on request)
       metadata.json   the model card, with model_file / exported_with filled in
-      README.md       a hub model card with YAML front matter (tag ``audacity``)
+      README.md       a hub model card with YAML front matter (tags ``deepfx``, and
+                      ``audacity`` when the original host's torch 1.9 runs model.pt)
 
 Every written format is reloaded through the same runner the host uses and compared
 with the module's own output (within 1e-5) on three input lengths, so a folder that
@@ -32,6 +33,7 @@ import numpy as np
 
 from deepfx.card import CARD_FILENAME, FORMAT_FILES, ModelCard, load_card
 from deepfx.errors import CardError, DeepfxError, ExportError
+from deepfx.legacy.archive import LegacyAudit, make_legacy_compatible
 from deepfx.modelcard_readme import write_readme
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -180,9 +182,12 @@ def export(
     try:
         with _quiet(), temp_dir_for(dest) as tmp:
             written: dict[str, str] = {}
+            legacy: LegacyAudit | None = None
             for fmt in fmts:
                 path = tmp / FORMAT_FILES[fmt]
-                _EXPORTERS[fmt](torch, module, x, path, model_card)
+                result = _EXPORTERS[fmt](torch, module, x, path, model_card)
+                if isinstance(result, LegacyAudit):
+                    legacy = result
                 written[fmt] = path.name
             primary = fmts[0]
             versions = {"torch": torch.__version__.split("+")[0]}
@@ -202,7 +207,18 @@ def export(
                 }
             )
             final.write(tmp / CARD_FILENAME)
-            write_readme(tmp / "README.md", final, files=sorted(written.values()))
+            # the `audacity` tag only when the original host (torch 1.9) can run model.pt
+            audacity = primary == "torchscript" and legacy is not None and legacy.ok
+            write_readme(
+                tmp / "README.md", final, files=sorted(written.values()), audacity=audacity
+            )
+            if legacy is not None and not legacy.ok:
+                warnings.warn(
+                    f"model.pt {legacy.summary()}; the README is tagged `deepfx` only, not "
+                    "`audacity`, so the original host is never offered it",
+                    ExportNote,
+                    stacklevel=2,
+                )
             if check:
                 _check_formats(torch, module, tmp, final, fmts, x)
             _move_into_place(tmp, dest)
@@ -214,7 +230,16 @@ def export(
 # --- exporters ----------------------------------------------------------------------------
 
 
-def _export_torchscript(torch: Any, module: Any, x: Any, path: Path, card: ModelCard) -> None:
+def _export_torchscript(
+    torch: Any, module: Any, x: Any, path: Path, card: ModelCard
+) -> LegacyAudit:
+    """Script (else trace) ``module`` and save it in the form torch 1.9 loads too.
+
+    torch 2.x writes archives the original host's torch 1.9 cannot read; the saved file
+    is rewritten by :func:`deepfx.legacy.make_legacy_compatible` (the export check then
+    proves it still gives the module's output in this torch). The returned audit names
+    what torch 1.9 still cannot run, if anything.
+    """
     try:
         scripted = torch.jit.script(module)
     except Exception as script_exc:  # noqa: BLE001 - scripting fails in many ways
@@ -243,6 +268,7 @@ def _export_torchscript(torch: Any, module: Any, x: Any, path: Path, card: Model
         torch.jit.save(scripted, str(path))
     except Exception as exc:  # noqa: BLE001
         raise ExportError(f"torchscript: saving failed ({_first_line(exc)})") from exc
+    return make_legacy_compatible(path)
 
 
 def _dynamic_shapes(torch: Any) -> tuple[dict[int, Any]]:
@@ -337,7 +363,7 @@ def _export_onnx(torch: Any, module: Any, x: Any, path: Path, card: ModelCard) -
         )
 
 
-_EXPORTERS = {
+_EXPORTERS: dict[str, Callable[[Any, Any, Any, Path, ModelCard], Any]] = {
     "torchscript": _export_torchscript,
     "torch.export": _export_pt2,
     "onnx": _export_onnx,
@@ -368,11 +394,21 @@ def _check_formats(
             raise ExportError(f"{fmt}: the exported file does not load back: {exc}") from exc
         for xi, want in zip(inputs, expected, strict=True):
             try:
-                got = model.forward(xi.detach().cpu().numpy())
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # fewer rows: an error below
+                    got = model.forward(xi.detach().cpu().numpy())
             except DeepfxError as exc:
                 raise ExportError(
                     f"{fmt}: the exported model fails on a {tuple(xi.shape)} input: {exc}"
                 ) from exc
+            if card.is_effect and np.asarray(got).shape[0] != len(card.labels):
+                # the host tolerates fewer rows in old models; a new export must match
+                rows = np.asarray(got).shape[0]
+                raise ExportError(
+                    f"{fmt}: the exported model broke its contract on a {tuple(xi.shape)} "
+                    f"input: returned {rows} output tracks but the card lists "
+                    f"{len(card.labels)} labels (fewer outputs than labels)"
+                )
             problem = compare_outputs(want, got, tolerance=TOLERANCE)
             if problem:
                 raise ExportError(

@@ -18,7 +18,7 @@ from deepfx.contract import check_effect_output, check_input, check_labels_outpu
 from deepfx.errors import ContractError, ModelLoadError, UnsafeModelError
 from deepfx.runners import Runner, find_model_file, open_runner
 
-__all__ = ["Model", "load_model"]
+__all__ = ["FewerOutputsWarning", "Model", "load_model", "network_cause"]
 
 
 class Model:
@@ -111,12 +111,49 @@ class Model:
         except (ModelLoadError, ContractError):
             raise
         except Exception as exc:  # noqa: BLE001 - the network itself failed
-            first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
             raise ContractError(
-                f"the network raised {type(exc).__name__} on {what} ({first})",
+                f"the network raised {type(exc).__name__} on {what} ({network_cause(exc)})",
                 model=self.name,
                 at_s=at_s,
             ) from exc
+
+    def output_labels(self, channels: int) -> list[str]:
+        """The labels of the tracks this effect makes from ``channels``-channel input.
+
+        Normally ``card.labels``. A genuine original-host model may return fewer rows
+        (e.g. a channel processor, one row per input channel, on a mono track); the
+        original host then made ``min(len(labels), rows)`` tracks named by the first
+        labels, and so does deepfx, with one warning. Found by running the network once
+        on a short silent input of that many channels (cached per channel count)."""
+        labels = list(self.card.labels)
+        if not self.card.is_effect:
+            return labels
+        cache: dict[int, int] = self.__dict__.setdefault("_rows_for", {})
+        if channels not in cache:
+            sr = self.card.sample_rate
+            n = max(int(np.ceil(max(self.card.min_input_s or 0.0, 0.05) * sr)), channels + 1, 8)
+            try:
+                out = self.forward(np.zeros((channels, n), dtype=np.float32))
+            except ContractError:
+                # the probe is only a hint: the real run reports what is wrong, in context
+                return labels
+            cache[channels] = int(out.shape[0])
+        return labels[: cache[channels]]
+
+    def _note_fewer(self, rows: int, channels: int) -> None:
+        """Say once per model that it made fewer tracks than its card has labels."""
+        noted: set[int] = self.__dict__.setdefault("_fewer_noted", set())
+        if rows in noted:
+            return
+        noted.add(rows)
+        labels = self.card.labels
+        warnings.warn(
+            f"{self.name}: returned {rows} output track(s) for {channels}-channel input but "
+            f"the card lists {len(labels)} labels; keeping {rows}, named "
+            f"{', '.join(labels[:rows])} (as the original Audacity host did)",
+            FewerOutputsWarning,
+            stacklevel=3,
+        )
 
     def forward_raw(self, x: np.ndarray) -> Any:
         """Run the network on one block without checking its output."""
@@ -138,9 +175,17 @@ class Model:
             raise
         n = x.shape[-1]
         if self.card.is_effect:
-            return check_effect_output(
-                out, n_labels=len(self.card.labels), n_samples=n, model=self.name, at_s=at_s
+            y = check_effect_output(
+                out,
+                n_labels=len(self.card.labels),
+                n_samples=n,
+                model=self.name,
+                at_s=at_s,
+                allow_fewer=True,
             )
+            if y.shape[0] < len(self.card.labels):
+                self._note_fewer(y.shape[0], x.shape[0])
+            return y
         return check_labels_output(
             out,
             n_labels=len(self.card.labels),
@@ -148,6 +193,24 @@ class Model:
             model=self.name,
             at_s=at_s,
         )
+
+
+class FewerOutputsWarning(UserWarning):
+    """An effect returned fewer tracks than its card lists labels; the rows that exist
+    were kept, named by the first labels."""
+
+
+def network_cause(exc: BaseException) -> str:
+    """The line of a network's exception that says why it failed.
+
+    torch's TorchScript errors start with a preamble ("The following operation failed in
+    the TorchScript interpreter.", a traceback of the scripted code) and end with the real
+    cause ("RuntimeError: ..."); that last line is the one to show."""
+    lines = [s.strip() for s in str(exc).splitlines() if s.strip()]
+    if not lines:
+        return type(exc).__name__
+    cause = lines[-1] if len(lines) > 1 else lines[0]
+    return cause if len(cause) <= 400 else cause[:397] + "..."
 
 
 def _version_key(v: str) -> tuple[int, ...]:

@@ -1,8 +1,10 @@
 """The hub-facing README.md of a model folder, made from its model card.
 
-The hub finds Audacity models by the tag ``audacity`` in the YAML front matter of
-README.md, so every folder deepfx writes (``deepfx export``) or uploads (``deepfx
-publish``) carries one. These functions are shared by both:
+The hub finds models by tags in the YAML front matter of README.md: every folder deepfx
+writes (``deepfx export``) or uploads (``deepfx publish``) is tagged ``deepfx``, and
+``audacity`` too when the original Audacity host (torch 1.9) can run it - that host
+searched by ``audacity`` and crashes on archives it cannot read. These functions are
+shared by both:
 
 * :func:`readme_front_matter` - the YAML keys derived from a card;
 * :func:`render_readme` - a complete README.md (front matter + description);
@@ -20,6 +22,9 @@ from typing import Any
 from deepfx.card import FORMAT_FILES, ModelCard
 
 __all__ = [
+    "AUDACITY_TAG",
+    "DEEPFX_TAG",
+    "legacy_host_runs",
     "readme_front_matter",
     "render_readme",
     "split_front_matter",
@@ -30,14 +35,26 @@ __all__ = [
 _PIPELINE = {"waveform-to-waveform": "audio-to-audio", "waveform-to-labels": "audio-classification"}
 
 
-def readme_front_matter(card: ModelCard) -> dict[str, Any]:
+#: Tag of every model deepfx runs (``deepfx models search`` finds both tags).
+DEEPFX_TAG = "deepfx"
+#: Tag the original Audacity host's model browser searched for: only on models whose
+#: ``model.pt`` its torch 1.9 loads and runs, or the host would crash on them.
+AUDACITY_TAG = "audacity"
+
+
+def readme_front_matter(card: ModelCard, *, audacity: bool = True) -> dict[str, Any]:
     """The front-matter keys deepfx manages, derived from ``card``.
 
-    ``tags`` always starts with ``audacity`` (how the hub search finds Audacity models),
-    then ``deepfx``, the effect type, the domain tags and the card's own tags.
+    The tag scheme: ``deepfx`` always (deepfx runs every model it writes); ``audacity``
+    first when ``audacity`` is true - the original host (libtorch 1.9) loads and runs the
+    folder's ``model.pt`` - and never otherwise, since that host searched by this tag and
+    crashes on archives it cannot read. Then the effect type, the domain tags and the
+    card's own tags.
     """
     tags: list[str] = []
-    for t in ["audacity", "deepfx", card.effect_type, *card.domain_tags, *card.tags]:
+    lead = [AUDACITY_TAG, DEEPFX_TAG] if audacity else [DEEPFX_TAG]
+    own = [t for t in card.tags if audacity or t != AUDACITY_TAG]
+    for t in [*lead, card.effect_type, *card.domain_tags, *own]:
         if t not in tags:
             tags.append(t)
     meta: dict[str, Any] = {"library_name": "deepfx", "tags": tags}
@@ -47,9 +64,15 @@ def readme_front_matter(card: ModelCard) -> dict[str, Any]:
     return meta
 
 
-def render_readme(card: ModelCard, *, files: Iterable[str] | None = None) -> str:
-    """A complete README.md: YAML front matter plus a description made from ``card``."""
-    return _dump_front_matter(readme_front_matter(card)) + _body(card, files)
+def render_readme(
+    card: ModelCard, *, files: Iterable[str] | None = None, audacity: bool = True
+) -> str:
+    """A complete README.md: YAML front matter plus a description made from ``card``.
+
+    ``audacity``: whether the original host runs the folder (see :func:`readme_front_matter`).
+    """
+    meta = readme_front_matter(card, audacity=audacity)
+    return _dump_front_matter(meta) + _body(card, files, audacity=audacity)
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
@@ -71,39 +94,72 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     return {}, text
 
 
-def update_readme(text: str, card: ModelCard, *, files: Iterable[str] | None = None) -> str:
+def update_readme(
+    text: str, card: ModelCard, *, files: Iterable[str] | None = None, audacity: bool = True
+) -> str:
     """Refresh the front matter of an existing README from ``card``.
 
-    Keys deepfx does not manage are kept; tags are merged (``audacity`` first, the
-    author's extra tags kept); the body is kept, or generated when empty.
+    Keys deepfx does not manage are kept; tags are merged (``audacity`` first when
+    ``audacity``, the author's extra tags kept, but never ``audacity`` on a folder the
+    original host cannot run); the body is kept, or generated when empty.
     """
     old, body = split_front_matter(text)
-    new = readme_front_matter(card)
+    new = readme_front_matter(card, audacity=audacity)
     merged = dict(old)
     tags = list(new["tags"])
     old_tags = old.get("tags") or []
     if isinstance(old_tags, str):
         old_tags = [old_tags]
     for t in old_tags:
-        if str(t) not in tags:
+        if str(t) not in tags and (audacity or str(t) != AUDACITY_TAG):
             tags.append(str(t))
     merged.update(new)
     merged["tags"] = tags
     if not body.strip():
-        body = _body(card, files)
+        body = _body(card, files, audacity=audacity)
     return _dump_front_matter(merged) + body
 
 
-def write_readme(path: Path, card: ModelCard, *, files: Iterable[str] | None = None) -> None:
-    """Create ``path`` (README.md) from ``card``, or update its front matter if it exists."""
+def write_readme(
+    path: Path,
+    card: ModelCard,
+    *,
+    files: Iterable[str] | None = None,
+    audacity: bool | None = None,
+) -> None:
+    """Create ``path`` (README.md) from ``card``, or update its front matter if it exists.
+
+    ``audacity`` None (the default) decides from the folder itself: the ``audacity`` tag
+    only when its primary network is a ``model.pt`` that torch 1.9 can load and run
+    (:func:`legacy_host_runs`), so ``deepfx publish`` never tags a folder the original
+    host would crash on.
+    """
     from deepfx._fs import atomic_write_text
 
     path = Path(path)
+    if audacity is None:
+        audacity = legacy_host_runs(path.parent, card)
     if path.is_file():
-        text = update_readme(path.read_text(encoding="utf-8"), card, files=files)
+        text = update_readme(path.read_text(encoding="utf-8"), card, files=files, audacity=audacity)
     else:
-        text = render_readme(card, files=files)
+        text = render_readme(card, files=files, audacity=audacity)
     atomic_write_text(path, text)
+
+
+def legacy_host_runs(folder: Path, card: ModelCard) -> bool:
+    """Whether the original host (torch 1.9) can load and run ``folder``'s network:
+    its primary file is ``model.pt`` and :func:`deepfx.legacy.audit_archive` finds
+    nothing torch 1.9 lacks. Reads the archive only; imports no torch."""
+    from deepfx.errors import DeepfxError
+    from deepfx.legacy.archive import audit_archive
+
+    model_pt = Path(folder) / FORMAT_FILES["torchscript"]
+    if card.model_file not in (None, FORMAT_FILES["torchscript"]) or not model_pt.is_file():
+        return False
+    try:
+        return audit_archive(model_pt).ok
+    except DeepfxError:
+        return False
 
 
 # --- internals ----------------------------------------------------------------------------
@@ -115,7 +171,7 @@ def _dump_front_matter(meta: dict[str, Any]) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n"
 
 
-def _body(card: ModelCard, files: Iterable[str] | None) -> str:
+def _body(card: ModelCard, files: Iterable[str] | None, *, audacity: bool = True) -> str:
     title = card.name or "deepfx model"
     kind = "effect (waveform-to-waveform)" if card.is_effect else "analyzer (waveform-to-labels)"
     outputs = "output tracks" if card.is_effect else "classes"
@@ -150,8 +206,13 @@ def _body(card: ModelCard, files: Iterable[str] | None) -> str:
         "```bash\n"
         "deepfx run <this-repo-id> input.wav -o out/\n"
         "```\n\n"
-        "It also loads in the original *Deep Learning Tools for Audacity* host "
-        "(`model.pt` + `metadata.json`).\n"
+        + (
+            "It also loads in the original *Deep Learning Tools for Audacity* host "
+            "(`model.pt` + `metadata.json`; checked against its torch 1.9).\n"
+            if audacity
+            else "It needs deepfx: the original *Deep Learning Tools for Audacity* host "
+            "(torch 1.9) cannot run this network.\n"
+        )
     )
     parts = [
         f"# {title}\n",

@@ -17,9 +17,21 @@ from torch import nn
 __all__ = ["WaveformToLabels", "WaveformToWaveform"]
 
 
+def _require(ok: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``ok``.
+
+    Scripted, it is an ``assert``: torch 2.x scripts ``raise`` as a two-argument
+    ``prim::RaiseException`` that torch 1.9 (the original Audacity host) cannot load,
+    while ``assert`` keeps the one-argument form both read. The message is the same.
+    """
+    if torch.jit.is_scripting():
+        assert ok, message
+    elif not ok:
+        raise ValueError(message)
+
+
 def _check_waveform(x: torch.Tensor, what: str) -> None:
-    if x.dim() != 2:
-        raise ValueError(what + " must have two dimensions (channels, samples)")
+    _require(x.dim() == 2, what + " must have two dimensions (channels, samples)")
 
 
 class _Base(nn.Module):
@@ -41,8 +53,7 @@ class WaveformToWaveform(_Base):
         _check_waveform(x, "input")
         y = self.do_forward_pass(x)
         _check_waveform(y, "output")
-        if y.shape[-1] != x.shape[-1]:
-            raise ValueError("output must have as many samples as the input")
+        _require(y.shape[-1] == x.shape[-1], "output must have as many samples as the input")
         return y
 
     def do_forward_pass(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,12 +68,14 @@ class WaveformToLabels(_Base):
         _check_waveform(x, "input")
         out = self.do_forward_pass(x)
         indices, timestamps = out[0], out[1]
-        if indices.dim() != 1:
-            raise ValueError("class_indices must be one dimensional (n,)")
-        if timestamps.dim() != 2 or timestamps.shape[1] != 2:
-            raise ValueError("timestamps must have shape (n, 2)")
-        if indices.shape[0] != timestamps.shape[0]:
-            raise ValueError("class_indices and timestamps must have the same length")
+        _require(indices.dim() == 1, "class_indices must be one dimensional (n,)")
+        _require(
+            timestamps.dim() == 2 and timestamps.shape[1] == 2, "timestamps must have shape (n, 2)"
+        )
+        _require(
+            indices.shape[0] == timestamps.shape[0],
+            "class_indices and timestamps must have the same length",
+        )
         return indices, timestamps
 
     def do_forward_pass(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

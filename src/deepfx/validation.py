@@ -31,6 +31,7 @@ import numpy as np
 
 from deepfx.card import CARD_FILENAME, FORMAT_FILES, ModelCard, load_card
 from deepfx.errors import DeepfxError, ValidationFailed
+from deepfx.model import FewerOutputsWarning
 
 __all__ = ["Check", "ValidationReport", "validate"]
 
@@ -51,11 +52,19 @@ class Check:
     message: str = ""
     seconds: float | None = None
     format: str | None = None
+    #: Passed, but something worth knowing (the model runs, differently from how a
+    #: strict reading of the contract would have it, or not in the original host).
+    warning: bool = False
+
+    @property
+    def status(self) -> str:
+        return "FAIL" if not self.ok else "WARN" if self.warning else "PASS"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "ok": self.ok,
+            "warning": self.warning,
             "message": self.message,
             "seconds": self.seconds,
             "format": self.format,
@@ -88,6 +97,10 @@ class ValidationReport:
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.ok and c.warning]
+
     def raise_for_failures(self) -> None:
         """Raise :class:`~deepfx.errors.ValidationFailed` if any check failed."""
         if not self.ok:
@@ -114,6 +127,8 @@ class ValidationReport:
     def summary(self) -> str:
         n_fail = len(self.failures)
         verdict = "PASSED" if self.ok else f"FAILED ({n_fail} of {len(self.checks)} checks)"
+        if self.warnings:
+            verdict += f" with {len(self.warnings)} warning(s)"
         mem = f", peak memory {self.peak_rss_mib:.0f} MiB" if self.peak_rss_mib else ""
         return f"{self.name}: {verdict}; {len(self.checks)} checks in {self.seconds:.2f} s{mem}"
 
@@ -121,7 +136,7 @@ class ValidationReport:
         lines = [f"validation of {self.path}"]
         for c in self.checks:
             t = f" [{_ms(c.seconds)}]" if c.seconds is not None else ""
-            lines.append(f"  {'PASS' if c.ok else 'FAIL'}  {c.name}{t}: {c.message}")
+            lines.append(f"  {c.status}  {c.name}{t}: {c.message}")
         lines.append(self.summary())
         return "\n".join(lines)
 
@@ -136,7 +151,8 @@ class ValidationReport:
         table.add_column("time", justify="right", no_wrap=True)
         table.add_column("details", overflow="fold")
         for c in self.checks:
-            result = Text("PASS", style="bold green") if c.ok else Text("FAIL", style="bold red")
+            style = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold red"}[c.status]
+            result = Text(c.status, style=style)
             table.add_row(
                 c.name, result, _ms(c.seconds) if c.seconds is not None else "", c.message
             )
@@ -152,6 +168,7 @@ def validate(
     device: str = "cpu",
     threads: int | None = None,
     tolerance: float = TOLERANCE,
+    legacy_runtime: str | os.PathLike[str] | None = None,
 ) -> ValidationReport:
     """Run the validation battery on the model folder at ``path``.
 
@@ -172,6 +189,12 @@ def validate(
         CPU threads for the runners (None: the runtime's default).
     tolerance
         Largest absolute difference allowed between formats.
+    legacy_runtime
+        Also load ``model.pt`` in a real torch 1.9 (the original Audacity host's
+        runtime) and compare its outputs on the battery with deepfx's: a Python 3.9
+        interpreter, with torch 1.9 or to build the runtime from
+        (:func:`deepfx.legacy.runtime.ensure_runtime`). Without it, ``model.pt`` is
+        checked statically against torch 1.9's operators (a warning when it needs deepfx).
 
     Returns
     -------
@@ -273,6 +296,11 @@ def validate(
     for fmt in fmts:
         outputs[fmt] = _run_format(
             Model, folder, card, fmt, battery, report, device=device, threads=threads
+        )
+
+    if "torchscript" in fmts:
+        _check_legacy_host(
+            folder, card, battery, outputs.get("torchscript", {}), report, legacy_runtime, tolerance
         )
 
     # --- every format agrees with the first ----------------------------------------------------
@@ -397,19 +425,36 @@ def _run_format(
     for item in battery:
         t = time.perf_counter()
         try:
-            out = forward(item.audio)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FewerOutputsWarning)  # reported below
+                out = forward(item.audio)
         except DeepfxError as exc:
+            per_channel = _one_row_per_channel(model, card, item.audio)
             report.checks.append(
-                Check(f"{fmt}: {item.name}", False, _rule(exc) + item.note, _since(t), fmt)
+                Check(
+                    f"{fmt}: {item.name}",
+                    per_channel is not None,
+                    (per_channel or _rule(exc)) + item.note,
+                    _since(t),
+                    fmt,
+                    warning=per_channel is not None,
+                )
             )
             continue
         secs = _since(t)
         outputs[item.name] = out
         msg = _describe_output(card, out) + item.note
+        fewer = card.is_effect and np.asarray(out).shape[0] < len(card.labels)
+        if fewer:
+            rows = np.asarray(out).shape[0]
+            msg += (
+                f"; {rows} of {len(card.labels)} outputs for {item.audio.shape[0]} channel(s): "
+                f"kept as {', '.join(card.labels[:rows])}, as the original host did"
+            )
         if item.name.startswith("long"):
             audio_s = item.audio.shape[1] / card.sample_rate
             msg += f"; {audio_s / max(secs, 1e-9):.0f}x real time"
-        report.checks.append(Check(f"{fmt}: {item.name}", True, msg, secs, fmt))
+        report.checks.append(Check(f"{fmt}: {item.name}", True, msg, secs, fmt, warning=fewer))
 
     # determinism: run the 1 s input again, expect the identical output
     first = next((b for b in battery if b.name == "1 s noise, 1 channel"), battery[0])
@@ -436,6 +481,116 @@ def _run_format(
                 )
             )
     return outputs
+
+
+def _check_legacy_host(
+    folder: Path,
+    card: ModelCard,
+    battery: list[_Input],
+    outputs: dict[str, Any],
+    report: ValidationReport,
+    legacy_runtime: str | os.PathLike[str] | None,
+    tolerance: float,
+) -> None:
+    """The original host's view of ``model.pt``: a static audit against torch 1.9's
+    operators, and with ``legacy_runtime`` a real run in torch 1.9 compared with deepfx's
+    outputs. A model only deepfx runs is a warning (it is fine for deepfx), a model that
+    torch 1.9 runs *differently* is a failure."""
+    from deepfx.exporting import compare_outputs
+    from deepfx.legacy.archive import audit_archive
+
+    name = "original host (torch 1.9)"
+    t = time.perf_counter()
+    try:
+        audit = audit_archive(folder / FORMAT_FILES["torchscript"])
+    except DeepfxError as exc:
+        report.checks.append(Check(name, True, str(exc), _since(t), "torchscript", warning=True))
+        return
+    if legacy_runtime is None:
+        report.checks.append(
+            Check(name, True, audit.summary(), _since(t), "torchscript", warning=not audit.ok)
+        )
+        return
+    from deepfx.legacy.runtime import ensure_runtime
+
+    try:
+        rt = ensure_runtime(legacy_runtime)
+    except DeepfxError as exc:
+        report.checks.append(Check(name, False, str(exc), _since(t), "torchscript"))
+        return
+    items = [b for b in battery if b.name in outputs]
+    result = rt.run_model(folder / FORMAT_FILES["torchscript"], [b.audio for b in items])
+    if not result.ok:
+        hint = "" if audit.ok else f" ({audit.summary()})"
+        report.checks.append(
+            Check(
+                name,
+                True,
+                result.describe() + hint + "; it runs in deepfx only: publish it without the "
+                "`audacity` tag (deepfx publish does that)",
+                _since(t),
+                "torchscript",
+                warning=True,
+            )
+        )
+        return
+    problems = []
+    for item, got in zip(items, result.outputs, strict=True):
+        problem = compare_outputs(
+            outputs[item.name], _as_host_output(card, got), tolerance=tolerance
+        )
+        if problem:
+            problems.append(f"{item.name}: {problem}")
+    if problems:
+        report.checks.append(
+            Check(
+                name,
+                False,
+                "torch 1.9 gives different output: " + "; ".join(problems[:3]) + "; re-export "
+                "with `deepfx export` (it writes model.pt in the form torch 1.9 reads)",
+                _since(t),
+                "torchscript",
+            )
+        )
+    else:
+        report.checks.append(
+            Check(
+                name,
+                True,
+                f"torch 1.9 loads model.pt and gives deepfx's output on {len(items)} inputs "
+                f"(within {tolerance:g})",
+                _since(t),
+                "torchscript",
+            )
+        )
+
+
+def _as_host_output(card: ModelCard, out: Any) -> Any:
+    """A raw torch 1.9 output in the form deepfx's checked output has, so the two
+    compare like for like."""
+    if card.is_effect:
+        return np.asarray(out, dtype=np.float32)
+    idx, ts = out
+    return np.asarray(idx).astype(np.int64), np.asarray(ts, dtype=np.float64)
+
+
+def _one_row_per_channel(model: Any, card: ModelCard, x: np.ndarray) -> str | None:
+    """For a multichannel effect that failed on more channels than it has labels: if it
+    returns one row per input channel (a channel processor), say so (a warning: it takes
+    at most ``len(labels)`` channels), else None (a real failure)."""
+    if not (card.is_effect and card.multichannel and x.shape[0] > len(card.labels)):
+        return None
+    try:
+        raw = np.asarray(model.forward_raw(x))
+    except DeepfxError:
+        return None
+    if raw.ndim != 2 or raw.shape[0] != x.shape[0] or raw.shape[1] != x.shape[1]:
+        return None
+    return (
+        f"one output per input channel (a channel processor): {x.shape[0]} channels give "
+        f"{x.shape[0]} outputs but the card lists {len(card.labels)}; it takes at most "
+        f"{len(card.labels)} channels"
+    )
 
 
 def _describe_output(card: ModelCard, out: Any) -> str:

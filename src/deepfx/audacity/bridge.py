@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deepfx.audacity.pipe import DEFAULT_TIMEOUT_S, AudacityPipe
+from deepfx.audacity.pipe import DEFAULT_TIMEOUT_S, AudacityPipe, format_command
 from deepfx.errors import (
     AudacityCommandError,
     AudacityError,
@@ -84,6 +84,8 @@ class TrackInfo:
     start_s: float | None = None
     end_s: float | None = None
     channels: int = 0
+    #: The track's gain slider (linear); Audacity <= 3.6 calls it ``gain``, 3.7 ``volume``.
+    volume: float | None = None
 
     @property
     def is_wave(self) -> bool:
@@ -329,9 +331,43 @@ def _tracks(pipe: AudacityPipe) -> list[TrackInfo]:
                 start_s=float(t["start"]) if wave and "start" in t else None,
                 end_s=float(t["end"]) if wave and "end" in t else None,
                 channels=int(t.get("channels", 1)) if wave else 0,
+                volume=_volume(t) if wave else None,
             )
         )
     return out
+
+
+def _volume(track: dict[str, Any]) -> float | None:
+    """The gain of a wave track: ``volume`` in Audacity 3.7+, ``gain`` before."""
+    for key in ("volume", "gain"):
+        if key in track:
+            try:
+                return float(track[key])
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _has_selection_info(pipe: AudacityPipe) -> bool:
+    """Whether this Audacity answers ``GetInfo: Type=Selection`` (3.6+).
+
+    Sending it to an Audacity without it opens a modal dialog and hangs the pipe, so it
+    is looked up first in ``GetInfo: Type=Commands``: the values of GetInfo's ``Type``.
+    """
+    cached = getattr(pipe, "_deepfx_selection_info", None)
+    if isinstance(cached, bool):
+        return cached
+    found = False
+    with contextlib.suppress(AudacityError):
+        for cmd in pipe.get_info("Commands") or []:
+            if isinstance(cmd, dict) and cmd.get("id") == "GetInfo":
+                for param in cmd.get("params") or []:
+                    if isinstance(param, dict) and param.get("key") == "Type":
+                        found = "Selection" in (param.get("enum") or [])
+                break
+    with contextlib.suppress(AttributeError):
+        pipe._deepfx_selection_info = found  # type: ignore[attr-defined]
+    return found
 
 
 def _label_multiset(pipe: AudacityPipe) -> Counter[tuple[int, float, float, str]]:
@@ -344,10 +380,20 @@ def _label_multiset(pipe: AudacityPipe) -> Counter[tuple[int, float, float, str]
 
 
 def _read_selection(pipe: AudacityPipe, tracks: list[TrackInfo]) -> Selection | None:
-    """The selected time range via ``AddLabel:`` / ``GetInfo: Type=Labels`` / ``Undo:``,
-    then the track selection put back the way it was (``Undo:`` restores the selection
-    of the previous undo state, not the current one)."""
+    """The selected time range: ``GetInfo: Type=Selection`` where Audacity has it (3.6+),
+    else via ``AddLabel:`` / ``GetInfo: Type=Labels`` / ``Undo:``, then the track
+    selection put back the way it was (``Undo:`` restores the selection of the previous
+    undo state, not the current one)."""
     selected = tuple(t for t in tracks if t.selected and t.is_wave)
+    if _has_selection_info(pipe):
+        # Audacity 3.6+: ask directly; the project is not touched
+        reply = pipe.send(format_command("GetInfo", Type="Selection", Format="JSON"))
+        if reply.ok:
+            data = reply.json()
+            if isinstance(data, dict) and "Start" in data and "End" in data:
+                return Selection(
+                    start_s=float(data["Start"]), end_s=float(data["End"]), tracks=selected
+                )
     before = _label_multiset(pipe)
     pipe.do("AddLabel")
     after = _label_multiset(pipe)
@@ -376,6 +422,36 @@ def _restore_selection(
         else:
             pipe.do("SelectNone")
         pipe.do("SelectTime", Start=selection.start_s, End=selection.end_s)
+
+
+#: Audacity 3.5+ "Music Imports" preferences and the values that make an import plain:
+#: no tempo dialog ("When importing a music loop into an empty project": do nothing) and
+#: no stretching to the project tempo (into an existing project: do nothing). The
+#: user's values are put back afterwards; older versions ignore the keys.
+_MUSIC_IMPORT_PREFS = {
+    "/FileFormats/MusicFileImportSettingChoice": ("No", "Ask"),
+    "/FileFormats/MusicFileImportOnExistingProjectSettingChoice": (
+        "DoNothing",
+        "MatchIfBeatsAndMeasures",
+    ),
+}
+
+
+@contextlib.contextmanager
+def _plain_imports(pipe: AudacityPipe) -> Iterator[None]:
+    """Import results as plain audio (no 3.5+ tempo dialog or stretch), then restore the
+    user's "Music Imports" preferences (their defaults where they were never set)."""
+    old: dict[str, str] = {}
+    for name, (value, default) in _MUSIC_IMPORT_PREFS.items():
+        reply = pipe.send(f'GetPreference: Name="{name}"')
+        old[name] = reply.text.strip() if reply.ok and reply.text.strip() else default
+        pipe.do("SetPreference", Name=name, Value=value)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AudacityError):
+            for name, value in old.items():
+                pipe.do("SetPreference", Name=name, Value=value)
 
 
 @contextlib.contextmanager
@@ -512,9 +588,19 @@ def _add_results(
     added: list[AddedTrack] = []
     try:
         if model.card.is_effect:
-            _add_effect_tracks(
-                pipe, selection, results, rate, start_s, scratch, added, base, on_progress, cancel
-            )
+            with _plain_imports(pipe):
+                _add_effect_tracks(
+                    pipe,
+                    selection,
+                    results,
+                    rate,
+                    start_s,
+                    scratch,
+                    added,
+                    base,
+                    on_progress,
+                    cancel,
+                )
         else:
             _check_cancel(cancel)
             _add_label_track(pipe, model, results, start_s, added, base)

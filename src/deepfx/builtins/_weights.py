@@ -87,7 +87,8 @@ def write_torchscript_folder(
 ) -> None:
     """Write ``dest`` as a complete model folder, atomically.
 
-    ``module`` (a scripted or traced torch module) is saved as ``model.pt``, the card as
+    ``module`` (a scripted or traced torch module) is saved as ``model.pt`` (rewritten so
+    torch 1.9, the original host's runtime, loads it too), the card as
     ``metadata.json``, and ``extra_files`` (name -> text, e.g. a README with the
     attribution) beside them. Everything is written into a temporary folder beside
     ``dest`` which then replaces it in one rename, so an interrupted build never leaves a
@@ -99,6 +100,8 @@ def write_torchscript_folder(
 
     import torch
 
+    from deepfx.legacy.archive import make_legacy_compatible
+
     dest = Path(dest)
     with temp_dir_beside(dest, prefix=".build-") as tmp:
         folder = tmp / "model"
@@ -106,6 +109,8 @@ def write_torchscript_folder(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.jit.save(module, str(folder / "model.pt"))
+        # in the form the original host's torch 1.9 loads too (no debug files, 1.9 ops)
+        make_legacy_compatible(folder / "model.pt")
         card.write(folder / "metadata.json")
         for name, text in (extra_files or {}).items():
             (folder / name).write_text(text, encoding="utf-8")

@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     terminated (SIGTERM). SIGINT and SIGTERM are handled for every command (see
     :mod:`deepfx.cli._signals`): temp files are removed, a second signal exits at once.
     """
+    import warnings
+
     from click.exceptions import NoArgsIsHelpError
     from click.exceptions import UsageError as ClickUsageError
     from typer.exceptions import TyperException
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     from deepfx.errors import DeepfxError
 
     guard = SignalGuard()
+    # a warning is one line on the terminal ("warning: ..."), like every other message
+    warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
     try:
         with guard:
             rv = app(args=argv, standalone_mode=False)

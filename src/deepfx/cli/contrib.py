@@ -37,6 +37,13 @@ def validate_cmd(
         10.0, "--long-s", help="Length of the long test input, in seconds.", callback=_long_s
     ),
     device: DeviceOpt = "cpu",
+    legacy_runtime: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        "--legacy-runtime",
+        metavar="PYTHON",
+        help="Also run model.pt in a real torch 1.9 (the original Audacity host's runtime) "
+        "and compare: a Python 3.9 with torch 1.9, or one to build that runtime from.",
+    ),
 ) -> None:
     """Run the validation battery on a model folder, exactly as the host loads it.
 
@@ -53,7 +60,9 @@ def validate_cmd(
     if path.is_dir():  # an unavailable device is a usage error (exit 2), not a failed check
         for f in fmt or available_formats(path):
             check_device_for(f, device)
-    report = validate(path, formats=fmt or None, long_s=long_s, device=device)
+    report = validate(
+        path, formats=fmt or None, long_s=long_s, device=device, legacy_runtime=legacy_runtime
+    )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

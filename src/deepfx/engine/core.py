@@ -424,7 +424,15 @@ def _plan_outputs(
     namings: list[OutputNaming] = []
     formats: list[tuple[str, str, int, int]] = []
     for info in infos:
-        p = plan(card, info.frames, info.sample_rate, info.channels, opts, model_name=mdl.name)
+        p = plan(
+            card,
+            info.frames,
+            info.sample_rate,
+            info.channels,
+            opts,
+            model_name=mdl.name,
+            rows=_rows(mdl, info, opts),
+        )
         if card.is_effect:
             fmt, sub, ext = audio_format_for(
                 input_format=info.format,
@@ -450,6 +458,16 @@ def _plan_outputs(
     return targets
 
 
+def _rows(model: Model, info: AudioInfo, options: EngineOptions) -> int | None:
+    """How many output rows the effect makes from this input (``None``: one per label);
+    a genuine original-host model may make fewer (:meth:`Model.output_labels`)."""
+    card = model.card
+    if not card.is_effect:
+        return None
+    channels = info.channels if card.multichannel else 1
+    return len(model.output_labels(channels))
+
+
 class _Job:
     """One input through one model: the plan (see :func:`deepfx.engine.options.plan`)
     and the streaming pipeline that carries it out."""
@@ -473,6 +491,7 @@ class _Job:
             info.channels,
             options,
             model_name=model.name,
+            rows=_rows(model, info, options),
         )
         self.model = model
         self.info = info
@@ -483,6 +502,7 @@ class _Job:
         self.name, self.index, self.count = name, index, count
         self.started = time.monotonic()
         self.per_channel = p.per_channel
+        self.out_labels = list(p.made)
         self.keep = list(p.keep)
         self.keep_idx = list(p.keep_idx)
         self.channels_in = p.channels_in
@@ -604,8 +624,7 @@ class _Job:
 
     def _forward_effect(self, group: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
         """Run chunks; returns, per chunk, ``(n_kept, lanes, len)``."""
-        card = self.model.card
-        n_labels = len(card.labels)
+        n_labels = len(self.out_labels)
         items: list[tuple[int, np.ndarray]] = []
         for start, chunk in group:
             for lane in self._lane_inputs(chunk):

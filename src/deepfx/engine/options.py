@@ -258,6 +258,9 @@ class Plan:
     batch: int
     keep: tuple[str, ...] = field(default_factory=tuple)
     keep_idx: tuple[int, ...] = field(default_factory=tuple)
+    #: the labels of every output row the model makes (``card.labels``, or the first
+    #: ``rows`` of them for a genuine original-host model that makes fewer)
+    made: tuple[str, ...] = field(default_factory=tuple)
 
 
 def plan(
@@ -268,12 +271,16 @@ def plan(
     options: EngineOptions,
     *,
     model_name: str = "",
+    rows: int | None = None,
 ) -> Plan:
     """Decide window, overlap, lanes, kept outputs, latency and batch for one input.
 
-    Pure: reads only its arguments. Raises :class:`UsageError` for options that cannot
-    work with this card (unknown stem, overlap >= chunk) and :class:`MemoryBudgetError`
-    when a whole-input model would need more than the budget.
+    ``rows`` is how many output rows the effect makes for this input's channels, when a
+    genuine original-host model makes fewer than its card's labels (see
+    :meth:`deepfx.model.Model.output_labels`): only those first labels are made, as the
+    original host did. Pure: reads only its arguments. Raises :class:`UsageError` for
+    options that cannot work with this card (unknown stem, overlap >= chunk) and
+    :class:`MemoryBudgetError` when a whole-input model would need more than the budget.
     """
     from deepfx.audio import resampled_length
 
@@ -281,6 +288,7 @@ def plan(
     model_rate = card.sample_rate
     per_channel = bool(options.per_channel) and not card.multichannel
     labels = unique_labels(card.labels)
+    made = labels[:rows] if card.is_effect and rows is not None else labels
     stems = options.stems
     if stems:
         unknown = [s for s in stems if s not in labels]
@@ -291,7 +299,13 @@ def plan(
             )
         if not card.is_effect:
             raise UsageError("stems only apply to effects; this model is an analyzer")
-    keep_idx = tuple(i for i, lb in enumerate(labels) if not stems or lb in stems)
+        missing = [s for s in stems if s not in made]
+        if missing:
+            raise UsageError(
+                f"model {name!r} makes only {', '.join(made)} from this input's channels, "
+                f"not {', '.join(map(repr, missing))}"
+            )
+    keep_idx = tuple(i for i, lb in enumerate(made) if not stems or lb in stems)
     channels_in = channels if (card.multichannel or per_channel) else 1
     lanes = channels if per_channel else 1
     total = resampled_length(frames, rate, model_rate)
@@ -340,6 +354,7 @@ def plan(
         window=window,
         overlap=overlap,
         batch=batch,
-        keep=tuple(labels[i] for i in keep_idx),
+        keep=tuple(made[i] for i in keep_idx),
         keep_idx=keep_idx,
+        made=tuple(made),
     )

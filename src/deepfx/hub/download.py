@@ -131,6 +131,8 @@ def resolve_revision(repo_id: str, *, revision: str | None = None) -> RemoteRevi
     every file name (:func:`check_repo_path`, no duplicates) and every size (a whole
     number, announced for each file: it bounds the download).
     """
+    from huggingface_hub import errors as hf
+
     from deepfx.hub._limits import bounded
     from deepfx.settings import HUB_METADATA_MAX_BYTES
 
@@ -144,9 +146,28 @@ def resolve_revision(repo_id: str, *, revision: str | None = None) -> RemoteRevi
             max_bytes=HUB_METADATA_MAX_BYTES,
         ),
     ):
-        info = api().model_info(
-            repo_id, revision=revision, files_metadata=True, timeout=timeout_s()
-        )
+        try:
+            info = api().model_info(
+                repo_id, revision=revision, files_metadata=True, timeout=timeout_s()
+            )
+        except hf.RepositoryNotFoundError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            if revision is not None or status != 401 or not _is_mirror():
+                raise
+            # A mirror (olah) may answer 401 "RepoNotFound" for a repo it cannot resolve
+            # without a revision (offline, or its upstream unreachable) though it serves
+            # the repo: try the main branch by name, then say what happened - not "private".
+            try:
+                info = api().model_info(
+                    repo_id, revision="main", files_metadata=True, timeout=timeout_s()
+                )
+            except hf.RepositoryNotFoundError:
+                raise ModelNotFoundError(
+                    f"the mirror at {endpoint()} answered HTTP {status} (repo not found) for "
+                    f"{repo_id!r} without a revision: an offline mirror such as olah serves "
+                    "only commits it has cached. Install a cached commit with "
+                    f"`deepfx models install {repo_id}@<commit>`, or bring the mirror online"
+                ) from None
     if not info.sha:
         raise ModelNotFoundError(f"the hub at {endpoint()} gave no commit for {repo_id!r}")
     commit = check_commit(info.sha, repo_id)
@@ -177,6 +198,14 @@ def resolve_revision(repo_id: str, *, revision: str | None = None) -> RemoteRevi
             )
         )
     return RemoteRevision(repo_id=repo_id, commit=commit, files=files)
+
+
+def _is_mirror() -> bool:
+    """Whether HF_ENDPOINT points somewhere other than huggingface.co (a mirror)."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint()).hostname or ""
+    return host not in ("huggingface.co", "hf.co")
 
 
 def download_file(

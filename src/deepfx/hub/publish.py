@@ -1,9 +1,12 @@
 """``deepfx publish``: validate a model folder, tag its README, upload it to the hub.
 
-The README's YAML front matter gets the ``audacity`` tag (how the hub search and
-``deepfx models search`` find models) and ``library_name: deepfx``; the rest of the
-README is kept. Upload uses huggingface_hub's ``create_repo`` + ``upload_folder``; the
-token comes from the standard HF settings (``HF_TOKEN`` or ``hf auth login``).
+The README's YAML front matter gets the ``deepfx`` tag, and ``audacity`` when the
+original host's torch 1.9 can run ``model.pt`` (a torch 2.x ``model.pt`` is first
+rewritten into the equivalent form torch 1.9 reads, when the network allows; see
+:func:`deepfx.legacy.archive.prepare_folder_for_legacy_host`), and ``library_name:
+deepfx``; the rest of the README is kept. Upload uses huggingface_hub's
+``create_repo`` + ``upload_folder``; the token comes from the standard HF settings
+(``HF_TOKEN`` or ``hf auth login``).
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ def publish(
     if not re.match(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$", repo_id):
         raise PublishError(f"{repo_id!r} is not a repo id; use `user/model`")
     card = check_folder(folder)
+    if (folder / "model.pt").is_file() and card.model_file in (None, "model.pt"):
+        # in the form the original host (torch 1.9) loads, when the network allows it;
+        # the README then gets the `audacity` tag (write_readme audits model.pt)
+        from deepfx.legacy.archive import prepare_folder_for_legacy_host
+
+        prepare_folder_for_legacy_host(folder, card)
     write_readme(folder / "README.md", card, files=sorted(p.name for p in folder.iterdir()))
     check_online()
     hub = api()

@@ -6,7 +6,7 @@ The listing is built from two sources and cached in ``<store root>/cache/hub-mod
   project's ``hugggof/audacity-models`` file ``models.json`` and deepfx's own
   ``deepfx/curated-models`` file ``models.json``; set ``DEEPFX_CURATED_LISTS`` to
   ``repo:file,repo:file`` to change them, or to an empty string to use none);
-* a search of the hub by the ``audacity`` tag (``HfApi.list_models(filter="audacity")``).
+* a search of the hub by the ``audacity`` and ``deepfx`` tags (``HfApi.list_models(filter=...)``).
 
 Each candidate's ``metadata.json`` is fetched once to learn its type, domains and labels.
 Filters (type, domain, text) apply to the cached listing, so they work offline too. When
@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 SEARCH_TAG = "audacity"
+#: Tags searched: ``audacity`` (the original ecosystem, and deepfx models its torch 1.9
+#: runs) and ``deepfx`` (every model deepfx writes, including those only deepfx runs).
+SEARCH_TAGS = (SEARCH_TAG, "deepfx")
 DEFAULT_CURATED_LISTS: tuple[tuple[str, str], ...] = (
     ("hugggof/audacity-models", "models.json"),
     ("deepfx/curated-models", "models.json"),
@@ -372,15 +375,18 @@ def _fetch_listing() -> tuple[list[HubModel], list[str]]:
         for rid in ids:
             if isinstance(rid, str) and "/" in rid:
                 found.setdefault(rid.strip(), []).append(f"curated:{repo}")
-    what = f"searching models tagged {SEARCH_TAG!r}"
-    with (
-        hub_errors(what),
-        # every page of the listing together: 10 x DEEPFX_HUB_TIMEOUT
-        bounded(what, deadline_s=10 * timeout_s(), max_bytes=HUB_METADATA_MAX_BYTES),
-    ):
-        for info in api().list_models(filter=SEARCH_TAG, full=True):
-            found.setdefault(info.id, []).append("tag")
-            commits[info.id] = info.sha
+    for tag in SEARCH_TAGS:  # deepfx-only models (the old host cannot run) carry no `audacity`
+        what = f"searching models tagged {tag!r}"
+        with (
+            hub_errors(what),
+            # every page of the listing together: 10 x DEEPFX_HUB_TIMEOUT
+            bounded(what, deadline_s=10 * timeout_s(), max_bytes=HUB_METADATA_MAX_BYTES),
+        ):
+            for info in api().list_models(filter=tag, full=True):
+                sources = found.setdefault(info.id, [])
+                if "tag" not in sources:
+                    sources.append("tag")
+                commits[info.id] = info.sha
     from concurrent.futures import ThreadPoolExecutor
 
     def card_of(rid: str) -> HubModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,15 @@ class TorchScriptRunner(Runner):
         self.device = resolve_device(device)
         if threads:
             torch.set_num_threads(threads)
+        # models written for torch < 1.8 STFT conventions run after a load-time fix
+        from deepfx.legacy.archive import upgrade_real_istft
+
+        fixed = upgrade_real_istft(self.path)
+        source: Any = io.BytesIO(fixed) if fixed is not None else str(self.path)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                module = torch.jit.load(str(self.path), map_location=self.device)
+                module = torch.jit.load(source, map_location=self.device)
         except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError with C++ text
             raise ModelLoadError(self.path, _explain(str(exc), torch.__version__)) from None
         check_torchscript_module(module, self.path)  # before anything runs
