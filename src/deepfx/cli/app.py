@@ -41,9 +41,9 @@ def _root(
 
 
 def _register() -> None:
-    from deepfx.cli import audacity, contrib, demo, models, run
+    from deepfx.cli import audacity, batch, contrib, demo, models, run
 
-    for module in (run, models, contrib, audacity, demo):
+    for module in (run, batch, models, contrib, audacity, demo):
         module.register(app)
 
 
