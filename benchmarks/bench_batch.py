@@ -113,8 +113,10 @@ def main() -> None:
 
     rows = [("deepfx run, shell loop", figures["loop_s"])]
     rows += [(f"deepfx batch --workers {n}", figures[f"batch{n}_s"]) for n in (1, 2)]
-    print(f"{args.files} files x {args.seconds:g} s stereo 44.1 kHz = {audio_s:g} s of audio, "
-          f"model {args.model}, {os.cpu_count()} CPUs")
+    print(
+        f"{args.files} files x {args.seconds:g} s stereo 44.1 kHz = {audio_s:g} s of audio, "
+        f"model {args.model}, {os.cpu_count()} CPUs"
+    )
     print(f"{'':28} {'wall s':>8} {'x real time':>12} {'vs loop':>8}")
     for name, wall in rows:
         print(f"{name:28} {wall:8.1f} {audio_s / wall:12.2f} {figures['loop_s'] / wall:7.2f}x")

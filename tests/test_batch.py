@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from batch_helpers import files_under, make_inputs, same_output
 from engine_helpers import conv_model
@@ -71,7 +72,7 @@ def test_worker_publishes_what_deepfx_run_writes_and_a_retry_changes_nothing(
     out = tmp_path / "out"
     worker = Worker(str(model_dir), str(out), BatchOptions(), config="c1", device="cpu")
     good = paths[:4]
-    for attempt in range(2):  # the second pass is what a Ray task retry does
+    for _attempt in range(2):  # the second pass is what a Ray task retry does
         for p in paths:
             rec = worker.process(rows[p])
             assert rec.status == ("ok" if p in good else "failed")
@@ -129,17 +130,24 @@ def test_manifest_survives_a_torn_line_and_verification_catches_tampering(
 
 def test_pool_reserves_gpus_from_the_device_option() -> None:
     gpu_cluster = {"CPU": 8.0, "GPU": 2.0}
-    assert plan_pool(device="cuda", workers=None, threads=None, gpus_per_worker=None,
-                     cluster=gpu_cluster).num_gpus == 1.0
-    auto = plan_pool(device="auto", workers=None, threads=None, gpus_per_worker=0.5,
-                     cluster=gpu_cluster)
+    assert (
+        plan_pool(
+            device="cuda", workers=None, threads=None, gpus_per_worker=None, cluster=gpu_cluster
+        ).num_gpus
+        == 1.0
+    )
+    auto = plan_pool(
+        device="auto", workers=None, threads=None, gpus_per_worker=0.5, cluster=gpu_cluster
+    )
     assert (auto.num_gpus, auto.workers) == (0.5, 4)
-    cpu = plan_pool(device="cpu", workers=None, threads=2, gpus_per_worker=None,
-                    cluster=gpu_cluster)
+    cpu = plan_pool(
+        device="cpu", workers=None, threads=2, gpus_per_worker=None, cluster=gpu_cluster
+    )
     assert (cpu.num_gpus, cpu.num_cpus, cpu.workers) == (0.0, 2.0, 4)
     with pytest.raises(UsageError, match="no GPUs"):
-        plan_pool(device="cuda", workers=2, threads=None, gpus_per_worker=None,
-                  cluster={"CPU": 4.0})
+        plan_pool(
+            device="cuda", workers=2, threads=None, gpus_per_worker=None, cluster={"CPU": 4.0}
+        )
     with pytest.raises(UsageError, match="at least 1"):
         plan_pool(device="cpu", workers=0, threads=None, gpus_per_worker=None, cluster={})
 
@@ -154,8 +162,18 @@ def test_batch_help_shares_run_options_and_imports_neither_ray_nor_torch() -> No
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    for opt in ("--stems", "--labels-format", "--format", "--chunk", "--overlap", "--device",
-                "--per-channel", "--name-template", "--workers", "--address"):
+    for opt in (
+        "--stems",
+        "--labels-format",
+        "--format",
+        "--chunk",
+        "--overlap",
+        "--device",
+        "--per-channel",
+        "--name-template",
+        "--workers",
+        "--address",
+    ):
         assert opt in res.stdout
 
 
@@ -171,8 +189,57 @@ def test_without_ray_batch_says_how_to_install_it(tmp_path: Path, model_dir: Pat
         "from deepfx.cli.app import main\n"
         f"main(['batch', {str(model_dir)!r}, {str(p)!r}, '-o', {str(tmp_path / 'o')!r}])\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "COLUMNS": "200"})
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert res.returncode == 2, res.stderr
     assert "pip install 'deepfx[batch]'" in res.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_cli_on_a_private_local_ray_leaves_nothing_behind(tmp_path: Path, model_dir: Path) -> None:
+    """No --address: a local Ray starts and stops with the command; HOME stays empty, no
+    Ray process or temp folder outlives it; a broken file fails alone (exit 1, table)."""
+    make_inputs(tmp_path / "in", 4, broken=1, formats=("wav", "flac"))
+    home = tmp_path / "home"
+    home.mkdir()
+    before = {p.name for p in Path("/tmp").glob("dfx-ray-*")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(HOME=str(home), COLUMNS="200")
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepfx",
+            "batch",
+            str(model_dir),
+            str(tmp_path / "in"),
+            "-o",
+            str(tmp_path / "out"),
+            "--workers",
+            "1",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert res.returncode == 1, res.stderr
+    assert "ok" in res.stdout and "failed" in res.stdout
+    assert "AudioDecodeError" in res.stderr and "broken0.wav" in res.stderr
+    assert not any(home.iterdir()), list(home.rglob("*"))
+    assert {p.name for p in Path("/tmp").glob("dfx-ray-*")} == before
+    left = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if any("dfx-ray-" in part for part in (p.info["cmdline"] or []))
+    ]
+    assert not left
+    records = Manifest(tmp_path / "out").load()
+    assert sorted(r.status for r in records.values()) == ["failed", "ok", "ok", "ok"]

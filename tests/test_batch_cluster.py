@@ -101,9 +101,21 @@ def _reference(model_dir: Path, inputs: list[Path], dest: Path) -> dict[Path, di
     for the uniquely named inputs, the engine call it wraps for the same-named pair."""
     unique = [p for p in inputs if p.stem != "dup"]
     res = subprocess.run(
-        [sys.executable, "-m", "deepfx", "run", str(model_dir), *map(str, unique),
-         "-o", str(dest / "run"), "-q", "--device", "cpu"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "deepfx",
+            "run",
+            str(model_dir),
+            *map(str, unique),
+            "-o",
+            str(dest / "run"),
+            "-q",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert res.returncode == 0, res.stderr
     mdl = load_model(model_dir, device="cpu")
@@ -134,7 +146,11 @@ def test_fifty_files_on_three_nodes_survive_losing_a_worker_node(
             killed.update(node=rec.node, at=ev.files_done)
 
     summary = deepfx.batch(
-        model_dir, tmp_path / "in", out, address=cluster.address, workers=2,
+        model_dir,
+        tmp_path / "in",
+        out,
+        address=cluster.address,
+        workers=2,
         on_progress=on_progress,
     )
     assert killed, "no worker node was killed mid-batch"
@@ -167,9 +183,23 @@ def test_driver_killed_then_a_rerun_finishes_only_the_rest(
 ) -> None:
     paths = make_inputs(tmp_path / "in", 16, seed=1, formats=("wav", "flac"))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "deepfx", "batch", str(model_dir), str(tmp_path / "in"),
-           "-o", str(out), "--address", cluster.address, "--workers", "2", "-q",
-           "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepfx",
+        "batch",
+        str(model_dir),
+        str(tmp_path / "in"),
+        "-o",
+        str(out),
+        "--address",
+        cluster.address,
+        "--workers",
+        "2",
+        "-q",
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     manifest = out / MANIFEST_NAME
     deadline = time.monotonic() + 300
@@ -187,8 +217,9 @@ def test_driver_killed_then_a_rerun_finishes_only_the_rest(
             import soundfile as sf
 
             sf.read(out / rel)
-    summary = deepfx.batch(model_dir, tmp_path / "in", out, address=cluster.address,
-                           workers=2, device="cpu")
+    summary = deepfx.batch(
+        model_dir, tmp_path / "in", out, address=cluster.address, workers=2, device="cpu"
+    )
     assert {r.key for r in summary.skipped} == done
     assert {r.key for r in summary.ok} == {r.key for r in summary.records} - done
     assert not summary.failed and len(summary.records) == 16

@@ -178,8 +178,15 @@ def batch(
                 )
                 pool_info = asdict(pool)
                 records = run_rows(
-                    ray, todo, model=model_ref, out_dir=out, options=options, config=config,
-                    device=device, threads=threads, pool=pool,
+                    ray,
+                    todo,
+                    model=model_ref,
+                    out_dir=out,
+                    options=options,
+                    config=config,
+                    device=device,
+                    threads=threads,
+                    pool=pool,
                 )
                 for rec in records:
                     if rec.key in results:  # a retried task's second answer: keep the first
@@ -199,9 +206,14 @@ def batch(
                         on_progress(state)
             for row in todo:
                 if row.key not in results:  # defensive: Ray returned no answer for it
-                    rec = Record(input=str(row.path), key=row.key, status="failed",
-                                 config=config, error_class="Lost",
-                                 error="the cluster returned no result; run the batch again")
+                    rec = Record(
+                        input=str(row.path),
+                        key=row.key,
+                        status="failed",
+                        config=config,
+                        error_class="Lost",
+                        error="the cluster returned no result; run the batch again",
+                    )
                     results[row.key] = rec
                     manifest.append(rec)
     finally:
@@ -341,7 +353,10 @@ def _check_published(rec: Record, out: Path) -> Record:
             size = -1
         if size != o.size:
             return replace(
-                rec, status="failed", outputs=[], error_class="OutputError",
+                rec,
+                status="failed",
+                outputs=[],
+                error_class="OutputError",
                 error=f"output {o.path} is not in {out} as the worker wrote it; is -o a "
                 "folder every Ray node shares at the same path?",
             )

@@ -106,8 +106,12 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         if address:
-            ray.init(address=address, log_to_driver=False, configure_logging=False,
-                     runtime_env=_runtime_env())
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env=_runtime_env(),
+            )
         else:
             # Ray turns token auth on for a new local cluster; hand it a fresh token in the
             # environment so it never writes one to ~/.ray/auth_token

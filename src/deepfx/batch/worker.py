@@ -83,9 +83,15 @@ class Worker:
         except Exception as exc:  # reported per row
             self.load_error = exc
 
-    def process(self, row: Row, *, node: str | None = None, gpu_ids: list[str] | None = None) -> Record:
+    def process(
+        self, row: Row, *, node: str | None = None, gpu_ids: list[str] | None = None
+    ) -> Record:
         rec = process_one(
-            row, self.model, self.out_dir, self.options, config=self.config,
+            row,
+            self.model,
+            self.out_dir,
+            self.options,
+            config=self.config,
             load_error=self.load_error,
         )
         rec.node, rec.gpu_ids = node, list(gpu_ids or [])
@@ -110,8 +116,12 @@ def process_one(
     t0 = time.monotonic()
     size, mtime = input_stamp(row.path)
     rec = Record(
-        input=str(row.path), key=row.key, status="failed", config=config,
-        input_size=size, input_mtime_ns=mtime,
+        input=str(row.path),
+        key=row.key,
+        status="failed",
+        config=config,
+        input_size=size,
+        input_mtime_ns=mtime,
     )
     staging_root = out_dir / STAGING_DIR
     stage: Path | None = None
@@ -136,8 +146,9 @@ def process_one(
             )
             rel = (key.parent / name).as_posix()
             rec.outputs.append(
-                OutputFile(label=label, path=rel, size=staged.stat().st_size,
-                           sha256=file_sha256(staged))
+                OutputFile(
+                    label=label, path=rel, size=staged.stat().st_size, sha256=file_sha256(staged)
+                )
             )
             moves.append((staged, out_dir / rel))
         for staged, dest in moves:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import signal
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -166,7 +165,9 @@ def _signature() -> inspect.Signature:
         (
             "workers",
             int | None,
-            typer.Option(None, "--workers", "-w", help="Actors in the pool (default: fill the cluster)."),
+            typer.Option(
+                None, "--workers", "-w", help="Actors in the pool (default: fill the cluster)."
+            ),
         ),
         (
             "gpus_per_worker",
@@ -198,6 +199,7 @@ def _signature() -> inspect.Signature:
 
 batch_command.__signature__ = _signature()  # type: ignore[attr-defined]
 batch_command.__annotations__ = {
-    p.name: p.annotation for p in batch_command.__signature__.parameters.values()  # type: ignore[attr-defined]
+    p.name: p.annotation
+    for p in batch_command.__signature__.parameters.values()  # type: ignore[attr-defined]
 }
 batch_command.__annotations__["return"] = None
