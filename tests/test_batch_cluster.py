@@ -178,11 +178,28 @@ def test_fifty_files_on_three_nodes_survive_losing_a_worker_node(
     assert events[-1].audio_s_done == pytest.approx(events[-1].audio_s_total)
 
 
-def test_driver_killed_then_a_rerun_finishes_only_the_rest(
+def _start_and_stop(cmd: list[str], manifest: Path, lines: int, sig: int) -> int:
+    """Start the CLI, let the manifest reach ``lines`` lines, send ``sig``; its exit code."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.exists() and len(manifest.read_text().splitlines()) >= lines:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=180)
+    if sig == signal.SIGINT:
+        assert "interrupted; finished inputs are kept" in err, err
+    return proc.returncode
+
+
+def test_ctrl_c_then_driver_killed_then_a_rerun_finishes_only_the_rest(
     cluster: Any, model_dir: Path, tmp_path: Path
 ) -> None:
     paths = make_inputs(tmp_path / "in", 16, seed=1, formats=("wav", "flac"))
     out = tmp_path / "out"
+    manifest = out / MANIFEST_NAME
     cmd = [
         sys.executable,
         "-m",
@@ -200,18 +217,18 @@ def test_driver_killed_then_a_rerun_finishes_only_the_rest(
         "--device",
         "cpu",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    manifest = out / MANIFEST_NAME
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.exists() and len(manifest.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = {k for k, r in Manifest(out).load().items() if r.status == "ok"}
-    assert 3 <= len(done) < 16
+    # Ctrl-C: exit 130, manifest compacted (one line per finished input), no staging left
+    assert _start_and_stop(cmd, manifest, 2, signal.SIGINT) == 130
+    first = Manifest(out).load()
+    assert 2 <= len(first) < 16
+    assert len(manifest.read_text().splitlines()) == len(first)
+    assert not (out / STAGING_DIR).exists()
+    # SIGKILL of the driver of the re-run, a few inputs later
+    # (it appends a "skipped" line per finished input first, then one per new input)
+    lines = 2 * len(first) + 2
+    assert _start_and_stop(cmd, manifest, lines, signal.SIGKILL) == -signal.SIGKILL
+    done = {k for k, r in Manifest(out).load().items() if r.status in ("ok", "skipped")}
+    assert len(first) + 2 <= len(done) < 16
     for rel in files_under(out):  # whatever is in place is whole
         if rel.endswith((".wav", ".flac")) and not rel.startswith(STAGING_DIR):
             import soundfile as sf

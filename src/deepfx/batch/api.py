@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from deepfx.batch.executor import import_ray, plan_pool, ray_session, run_rows
-from deepfx.batch.inputs import Row, collect
+from deepfx.batch.inputs import Row, collect, keyed
 from deepfx.batch.manifest import Manifest, Record, input_stamp, verified
 from deepfx.batch.progress import BatchProgress, BatchProgressCallback
 from deepfx.batch.worker import STAGING_DIR, BatchOptions
@@ -234,12 +234,10 @@ def batch(
 def _rows(inputs: str | Path | Sequence[str | Path]) -> list[Row]:
     if isinstance(inputs, (str, Path)):
         return collect(inputs)
-    from deepfx.batch.inputs import _keyed
-
     paths = [Path(p).expanduser().resolve() for p in inputs]
     if not paths:
         raise UsageError("no input files given")
-    return _keyed([(p, None) for p in paths], None)
+    return keyed([(p, None) for p in paths], None)
 
 
 def _check_model(model: str | Path, options: BatchOptions, device: str) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from deepfx.errors import UsageError
 
-__all__ = ["AUDIO_EXTENSIONS", "Row", "collect"]
+__all__ = ["AUDIO_EXTENSIONS", "Row", "collect", "keyed"]
 
 #: File extensions a folder or glob picks up (lower case, with the dot).
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"})
@@ -61,9 +61,9 @@ def collect(spec: str | Path) -> list[Row]:
         )
         if not files:
             raise UsageError(f"no audio files ({_exts()}) under {path}")
-        return _keyed([(p, None) for p in files], root)
+        return keyed([(p, None) for p in files], root)
     if path.is_file() and path.suffix.lower() in (".csv", ".jsonl"):
-        return _keyed(_manifest(path), None)
+        return keyed(_manifest(path), None)
     if glob.has_magic(text):
         files = sorted(
             Path(p).resolve()
@@ -72,9 +72,9 @@ def collect(spec: str | Path) -> list[Row]:
         )
         if not files:
             raise UsageError(f"the pattern {text!r} matches no files")
-        return _keyed([(p, None) for p in files], None)
+        return keyed([(p, None) for p in files], None)
     if path.is_file():
-        return _keyed([(path.resolve(), None)], path.resolve().parent)
+        return keyed([(path.resolve(), None)], path.resolve().parent)
     raise UsageError(
         f"{text!r} is not a folder, a file, a glob pattern or a .csv/.jsonl manifest; "
         "give one of those"
@@ -129,7 +129,7 @@ def _manifest(path: Path) -> list[tuple[Path, str | None]]:
     return rows
 
 
-def _keyed(items: list[tuple[Path, str | None]], root: Path | None) -> list[Row]:
+def keyed(items: list[tuple[Path, str | None]], root: Path | None) -> list[Row]:
     """Give every input its key: the explicit one, else its path relative to ``root``
     (default: the inputs' common folder) without extension, with it on a clash."""
     if root is None:
