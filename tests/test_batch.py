@@ -243,3 +243,12 @@ def test_cli_on_a_private_local_ray_leaves_nothing_behind(tmp_path: Path, model_
     assert not left
     records = Manifest(tmp_path / "out").load()
     assert sorted(r.status for r in records.values()) == ["failed", "ok", "ok", "ok"]
+
+
+def test_deepfx_batch_is_the_function_whatever_was_imported_first() -> None:
+    import deepfx
+    import deepfx.batch as pkg
+    from deepfx.batch import batch
+
+    assert callable(deepfx.batch) and callable(pkg)
+    assert "deepfx.batch" in repr(deepfx.batch) or deepfx.batch is batch
