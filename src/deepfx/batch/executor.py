@@ -100,6 +100,7 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
         return
     saved = dict(os.environ)
     tmp: str | None = None
+    cluster_flag: bool | None = None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the driver's C++ log on stderr
     for name in ("ray", "ray.data"):
@@ -117,6 +118,14 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
             # environment so it never writes one to ~/.ray/auth_token
             if os.environ.get("RAY_AUTH_MODE", "token") == "token":
                 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+            # Ray maps the node address to the machine's network address (and its servers
+            # then listen on every interface) unless it is told the cluster is local-only:
+            # the variable for its children, the constant for this process
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+            from ray._private import ray_constants
+
+            cluster_flag = ray_constants.ENABLE_RAY_CLUSTER
+            ray_constants.ENABLE_RAY_CLUSTER = False
             # short path: Ray's Unix sockets live under it (107-byte limit)
             tmp = tempfile.mkdtemp(prefix="dfx-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
             os.environ["RAY_TMPDIR"] = tmp  # Ray's default temp root (it uses tmp/ray)
@@ -137,6 +146,10 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
     finally:
         with contextlib.suppress(Exception):
             ray.shutdown()
+        if cluster_flag is not None:
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = cluster_flag
         os.environ.clear()
         os.environ.update(saved)
         if tmp is not None:
