@@ -86,9 +86,10 @@ def cluster() -> Iterator[Any]:
         ]
         os.environ.clear()
         os.environ.update(saved)
-        assert not left, f"Ray processes left running: {left}"
-        assert not any(home.iterdir()), f"written to HOME: {list(home.iterdir())}"
+        in_home = list(home.iterdir())
         shutil.rmtree(base, ignore_errors=True)
+        assert not left, f"Ray processes left running: {left}"
+        assert not in_home, f"written to HOME: {in_home}"
 
 
 @pytest.fixture(scope="module")
