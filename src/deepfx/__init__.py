@@ -36,6 +36,7 @@ _LAZY: dict[str, str] = {
     "RunOutput": "deepfx.engine",
     "Progress": "deepfx.engine",
     "CancelToken": "deepfx.engine",
+    "batch": "deepfx.batch",
     # contributor tools
     "export": "deepfx.exporting",
     "validate": "deepfx.validation",
@@ -69,6 +70,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     # ruff: noqa: F401
     from deepfx import errors, hub, store
+    from deepfx.batch import batch
     from deepfx.card import ModelCard, card_json_schema, load_card
     from deepfx.engine import (
         CancelToken,

@@ -41,9 +41,9 @@ def _root(
 
 
 def _register() -> None:
-    from deepfx.cli import app_cmd, audacity, contrib, demo, models, run, serve
+    from deepfx.cli import app_cmd, audacity, batch, contrib, demo, models, run, serve
 
-    for module in (run, models, contrib, audacity, demo, serve, app_cmd):
+    for module in (run, batch, models, contrib, audacity, demo, serve, app_cmd):
         module.register(app)
 
 
