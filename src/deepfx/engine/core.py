@@ -459,13 +459,17 @@ def _plan_outputs(
 
 
 def _rows(model: Model, info: AudioInfo, options: EngineOptions) -> int | None:
-    """How many output rows the effect makes from this input (``None``: one per label);
-    a genuine original-host model may make fewer (:meth:`Model.output_labels`)."""
+    """How many output rows the effect makes from this input (``None``: one per label).
+
+    Only a genuine original-host *multichannel* model (one not exported by deepfx, whose
+    exports are checked to make one row per label) can make fewer rows than its labels,
+    e.g. a channel processor on a mono track (:meth:`Model.output_labels` probes it once
+    per channel count). Every other model is never probed: the probe is a forward call.
+    """
     card = model.card
-    if not card.is_effect:
+    if not (card.is_effect and card.multichannel) or card.exported_with:
         return None
-    channels = info.channels if card.multichannel else 1
-    return len(model.output_labels(channels))
+    return len(model.output_labels(info.channels))
 
 
 class _Job:

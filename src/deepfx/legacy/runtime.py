@@ -210,18 +210,35 @@ def _cause(stderr: str) -> str:
 
 def find_base_python() -> Path | None:
     """A Python 3.9 to build the runtime from: ``$DEEPFX_LEGACY_BASE_PYTHON``, ``python3.9``
-    on PATH, or pyenv's 3.9 (``~/.pyenv/versions/3.9*/bin/python``)."""
+    on PATH, or pyenv's 3.9 (``~/.pyenv/versions/3.9*/bin/python``).
+
+    Each candidate is asked for its version: a pyenv *shim* named ``python3.9`` is on PATH
+    even where 3.9 is not the active pyenv version, and then fails when run."""
     import shutil
 
     env = os.environ.get("DEEPFX_LEGACY_BASE_PYTHON")
     if env:
         return Path(env)
-    found = shutil.which("python3.9")
-    if found:
-        return Path(found)
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    candidates = sorted(root.glob("3.9*/bin/python"), reverse=True)
-    return candidates[0] if candidates else None
+    candidates = [Path(p) for p in [shutil.which("python3.9")] if p]
+    candidates += sorted(root.glob("3.9*/bin/python"), reverse=True)
+    for candidate in candidates:
+        if _is_python39(candidate):
+            return candidate
+    return None
+
+
+def _is_python39(python: Path) -> bool:
+    try:
+        r = subprocess.run(
+            [str(python), "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0 and r.stdout.strip() == "True"
 
 
 def default_venv() -> Path:
