@@ -150,8 +150,8 @@ def _cached_builtin(name: str) -> Path:
 
     from platformdirs import user_cache_dir
 
-    from deepfx import __version__
     from deepfx._fs import temp_dir_beside
+    from deepfx._version import __version__
     from deepfx.builtins import get
     from deepfx.card import CARD_FILENAME
 

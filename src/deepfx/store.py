@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from deepfx._fs import atomic_write_text
-from deepfx.card import CardWarning, ModelCard, load_card
+from deepfx.card import Kind, ModelCard
 from deepfx.errors import (
     AlreadyInstalledError,
     Cancelled,
@@ -53,8 +52,8 @@ from deepfx.errors import (
     NetworkError,
     NotInstalledError,
     StorePathError,
-    WrongModelTypeError,
 )
+from deepfx.folder import check_folder, check_kind, move_folder_into_place, read_card_notes
 
 if TYPE_CHECKING:
     from deepfx.engine.events import CancelToken
@@ -73,7 +72,6 @@ __all__ = [
 MANIFEST_NAME = ".deepfx-manifest.json"
 ACTIVE_NAME = "active.json"
 Source = Literal["hub", "local", "builtin"]
-Kind = Literal["effect", "analyzer"]
 #: Called with a one-line description of each install step ("downloading model.pt").
 StepCallback = Callable[[str], None]
 #: Called as ``on_download(bytes_done, bytes_total)`` over all files of a hub install.
@@ -559,7 +557,7 @@ class Store:
                 records = fetch_revision(
                     remote,
                     partial,
-                    first=lambda d: _check_card(d, kind=kind, name=repo_id),
+                    first=lambda d: read_card_notes(d, kind=kind, name=repo_id),
                     on_file=on_file,
                     cancel=cancel,
                 )
@@ -596,7 +594,7 @@ class Store:
             _step(on_step, f"building {full} from packaged weights")
             spec.build(dest)
 
-        _check_kind(spec.card, kind=kind, name=full)
+        check_kind(spec.card, kind=kind, name=full)
         return self._install(
             full,
             source="builtin",
@@ -646,8 +644,7 @@ class Store:
                     staged.mkdir()
                     built = build(staged)
                     _step(on_step, "checking the model card and loading the network")
-                    card, card_warnings = _check_card(staged, kind=kind, name=full)
-                    _check_loads(staged, card, full)
+                    card, card_warnings = check_folder(staged, kind=kind, name=full)
                     files = built if isinstance(built, list) else _hash_folder(staged)
                     if commit is None:
                         commit = _content_id(files)
@@ -681,10 +678,8 @@ class Store:
                     try:
                         target = self._checked(model_dir / folder_name, "the revision folder")
                         self._checked(model_dir / ACTIVE_NAME, "the active revision file")
-                        if target.exists():  # same revision reinstalled with --force
-                            aside = work / "old"
-                            os.replace(target, aside)
-                        os.replace(staged, target)
+                        # the same revision reinstalled with --force replaces its folder
+                        move_folder_into_place(staged, target, replace=True, aside=work / "old")
                         atomic_write_text(
                             model_dir / ACTIVE_NAME, json.dumps({"revision": folder_name}) + "\n"
                         )
@@ -799,39 +794,6 @@ def _builtin_spec(full: str) -> Any:
             return spec
     names = ", ".join(s.name for s in specs) or "none"
     raise ModelNotFoundError(f"no built-in model {full!r}; available: {names}")
-
-
-def _check_kind(card: ModelCard, *, kind: Kind | None, name: str) -> None:
-    if kind is None or card.kind == kind:
-        return
-    other = (
-        "an analyzer (waveform-to-labels: it writes labels)"
-        if card.is_analyzer
-        else ("an effect (waveform-to-waveform: it writes audio)")
-    )
-    raise WrongModelTypeError(
-        f"{name} is {other}, not an {kind}; use it where {card.kind}s are expected"
-    )
-
-
-def _check_card(folder: Path, *, kind: Kind | None, name: str) -> tuple[ModelCard, list[str]]:
-    """Read the card leniently (legacy cards load with notes); CardError names the field."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CardWarning)
-        card = load_card(folder, strict=False)
-    _check_kind(card, kind=kind, name=name)
-    notes = [
-        str(w.message).split(": ", 1)[-1] for w in caught if issubclass(w.category, CardWarning)
-    ]
-    return card, notes
-
-
-def _check_loads(folder: Path, card: ModelCard, name: str) -> None:
-    from deepfx.model import Model
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        Model(folder, card, name=name).load()
 
 
 def _card_summary(card: ModelCard) -> dict[str, Any]:

@@ -30,12 +30,13 @@ from typing import Any
 import numpy as np
 
 from deepfx.card import CARD_FILENAME, FORMAT_FILES, ModelCard, load_card
+from deepfx.contract import OUTPUT_TOLERANCE, compare_outputs
 from deepfx.errors import DeepfxError, ValidationFailed
 
 __all__ = ["Check", "ValidationReport", "validate"]
 
-#: Largest difference allowed between two formats of one model.
-TOLERANCE = 1e-5
+#: Largest difference allowed between two formats of one model (the contract's one tolerance).
+TOLERANCE = OUTPUT_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -179,9 +180,9 @@ def validate(
         All checks; ``report.ok`` is False if any failed. Nothing is raised for a broken
         model: the report says what is wrong.
     """
-    from deepfx.exporting import compare_outputs, normalize_formats
+    from deepfx.exporting import normalize_formats
+    from deepfx.folder import formats_in
     from deepfx.model import Model
-    from deepfx.runners import available_formats
 
     t_start = time.perf_counter()
     folder = Path(path).expanduser()
@@ -222,7 +223,7 @@ def validate(
     )
 
     # --- which formats -----------------------------------------------------------------------
-    present = available_formats(folder)
+    present = formats_in(folder)
     if formats:
         try:
             wanted = normalize_formats(list(formats))
@@ -420,8 +421,6 @@ def _run_format(
         except DeepfxError as exc:
             report.checks.append(Check(f"{fmt}: determinism", False, _rule(exc), _since(t), fmt))
         else:
-            from deepfx.exporting import compare_outputs
-
             problem = compare_outputs(outputs[first.name], again, tolerance=0.0)
             report.checks.append(
                 Check(

@@ -12,7 +12,8 @@ import sys
 
 import typer
 
-from deepfx import __version__
+from deepfx._version import __version__
+from deepfx.errors import first_line
 
 app = typer.Typer(
     name="deepfx",
@@ -87,17 +88,12 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message(), exc.exit_code, None)
     except Exception as exc:  # anything else is a bug in deepfx
         _fail(
-            f"internal error: {type(exc).__name__}: {_first_line(exc)} "
+            f"internal error: {type(exc).__name__}: {first_line(exc, limit=200)} "
             "(set DEEPFX_DEBUG=1 for details)",
             70,
             exc,
         )
     sys.exit(rv if isinstance(rv, int) else 0)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else ""
 
 
 def _fail(message: str, code: int, exc: BaseException | None) -> None:

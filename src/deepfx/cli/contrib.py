@@ -47,11 +47,11 @@ def validate_cmd(
     Example: [bold]deepfx validate ./my-model[/]
     """
     from deepfx.engine.options import check_device_for
-    from deepfx.runners import available_formats
+    from deepfx.folder import formats_in
     from deepfx.validation import validate
 
     if path.is_dir():  # an unavailable device is a usage error (exit 2), not a failed check
-        for f in fmt or available_formats(path):
+        for f in fmt or formats_in(path):
             check_device_for(f, device)
     report = validate(path, formats=fmt or None, long_s=long_s, device=device)
     if as_json:

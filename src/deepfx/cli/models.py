@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 import typer
 
 if TYPE_CHECKING:
-    from deepfx.store import Kind
+    from deepfx.card import Kind
 
 models_app = typer.Typer(
     name="models",

@@ -22,6 +22,7 @@ from deepfx.errors import (
     NetworkError,
     UnsafeHubAnswerError,
     UsageError,
+    first_line,
 )
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def hub_errors(
         ) from None
     except hf.RemoteEntryNotFoundError as exc:
         raise ModelNotFoundError(
-            f"a file is missing from repo{repo} on {where} while {what}: {_first_line(exc)}"
+            f"a file is missing from repo{repo} on {where} while {what}: {first_line(exc)}"
         ) from None
     except hf.RepositoryNotFoundError:
         raise ModelNotFoundError(
@@ -143,7 +144,7 @@ def hub_errors(
             "or log in with `hf auth login` if it is private"
         ) from None
     except hf.HFValidationError as exc:
-        raise UsageError(f"invalid value while {what}{repo}: {_first_line(exc)[:200]}") from None
+        raise UsageError(f"invalid value while {what}{repo}: {first_line(exc)[:200]}") from None
     except hf.LocalEntryNotFoundError as exc:
         # huggingface_hub gives up on a file after retrying a failing HEAD (HTTP 5xx,
         # timeouts) and says "not in the local cache": name the real cause instead
@@ -166,7 +167,7 @@ def hub_errors(
         status = exc.response.status_code if exc.response is not None else "?"
         raise NetworkError(
             f"the hub at {where} answered HTTP {status} while {what}{repo}: "
-            f"{_first_line(exc)}; try again later"
+            f"{first_line(exc)}; try again later"
         ) from None
     except httpx2.TimeoutException:
         raise NetworkError(
@@ -176,13 +177,13 @@ def hub_errors(
     except (httpx2.TransportError, ConnectionError) as exc:
         raise NetworkError(
             f"cannot reach the hub at {where} while {what}{repo} ({type(exc).__name__}: "
-            f"{_first_line(exc)}); check your connection or HF_ENDPOINT and try again"
+            f"{first_line(exc)}); check your connection or HF_ENDPOINT and try again"
         ) from None
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         # huggingface_hub parsing an answer that is not the hub's JSON (garbage, wrong types)
         raise UnsafeHubAnswerError(
             f"the hub at {where} sent an answer deepfx cannot read while {what}{repo} "
-            f"({type(exc).__name__}: {_first_line(exc)[:120]}); nothing was written. "
+            f"({type(exc).__name__}: {first_line(exc)[:120]}); nothing was written. "
             "Check HF_ENDPOINT"
         ) from None
     except OSError as exc:
@@ -197,7 +198,3 @@ def hub_errors(
                 "nothing was installed, try again"
             ) from None
         raise
-
-
-def _first_line(exc: BaseException) -> str:
-    return next((s.strip() for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
