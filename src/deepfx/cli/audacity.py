@@ -93,7 +93,6 @@ def apply_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from deepfx.audacity import bridge
-
     from deepfx.model import load_model
 
     wanted = [s.strip() for item in stems for s in item.split(",") if s.strip()] if stems else None
