@@ -7,13 +7,13 @@ model runs).
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
 
 from deepfx._version import __version__
 from deepfx.errors import first_line
+from deepfx.settings import debug
 
 app = typer.Typer(
     name="deepfx",
@@ -101,7 +101,7 @@ def _fail(message: str, code: int, exc: BaseException | None) -> None:
     the window read it), and exit with ``code``."""
     from rich.console import Console
 
-    if exc is not None and os.environ.get("DEEPFX_DEBUG"):
+    if exc is not None and debug():
         import traceback
 
         traceback.print_exception(exc)

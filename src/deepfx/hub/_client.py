@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,8 @@ from deepfx.errors import (
     UsageError,
     first_line,
 )
+from deepfx.settings import DEFAULT_ENDPOINT, hub_endpoint, offline
+from deepfx.settings import hf_cache_dir as _hf_cache_dir
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -39,33 +40,20 @@ __all__ = [
     "timeout_s",
 ]
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
-_TRUE = {"1", "true", "yes", "on"}
-
 
 def endpoint() -> str:
     """The hub's base URL: ``HF_ENDPOINT`` if set, else huggingface.co."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    return hub_endpoint()
 
 
 def is_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` (or ``DEEPFX_OFFLINE``) asks for no network at all."""
-    return any(
-        os.environ.get(var, "").strip().lower() in _TRUE
-        for var in ("HF_HUB_OFFLINE", "DEEPFX_OFFLINE")
-    )
+    return offline()
 
 
 def hf_cache_dir() -> str:
-    """huggingface_hub's cache folder, read from the environment now (``HF_HUB_CACHE``,
-    else ``HF_HOME``/hub), not at import time as huggingface_hub does."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    if os.environ.get("HF_HOME"):
-        return os.path.join(os.environ["HF_HOME"], "hub")
-    from huggingface_hub import constants
-
-    return str(constants.HF_HUB_CACHE)
+    """huggingface_hub's cache folder (:func:`deepfx.settings.hf_cache_dir`)."""
+    return _hf_cache_dir()
 
 
 def timeout_s() -> float:
