@@ -38,6 +38,7 @@ __all__ = [
     "check_batch",
     "check_chunk_s",
     "check_device",
+    "check_stems",
     "check_device_for",
     "check_memory_budget_mb",
     "check_overlap_s",
@@ -260,6 +261,27 @@ class Plan:
     keep_idx: tuple[int, ...] = field(default_factory=tuple)
 
 
+def check_stems(
+    card: ModelCard, stems: Sequence[str] | None, *, model_name: str = ""
+) -> tuple[str, ...] | None:
+    """``stems`` (outputs to keep) checked against the card: every name must be one of
+    its (distinct) labels, and only effects have outputs to choose. :class:`UsageError`
+    otherwise. The one check every face uses (run, process, the Audacity bridge)."""
+    if not stems:
+        return None
+    name = model_name or card.name or "model"
+    labels = unique_labels(card.labels)
+    unknown = [s for s in stems if s not in labels]
+    if unknown:
+        raise UsageError(
+            f"model {name!r} has no output named {', '.join(map(repr, unknown))}; "
+            f"its labels are: {', '.join(labels)}"
+        )
+    if not card.is_effect:
+        raise UsageError("stems only apply to effects; this model is an analyzer")
+    return tuple(stems)
+
+
 def plan(
     card: ModelCard,
     frames: int,
@@ -281,16 +303,7 @@ def plan(
     model_rate = card.sample_rate
     per_channel = bool(options.per_channel) and not card.multichannel
     labels = unique_labels(card.labels)
-    stems = options.stems
-    if stems:
-        unknown = [s for s in stems if s not in labels]
-        if unknown:
-            raise UsageError(
-                f"model {name!r} has no output named {', '.join(map(repr, unknown))}; "
-                f"its labels are: {', '.join(labels)}"
-            )
-        if not card.is_effect:
-            raise UsageError("stems only apply to effects; this model is an analyzer")
+    stems = check_stems(card, options.stems, model_name=name)
     keep_idx = tuple(i for i, lb in enumerate(labels) if not stems or lb in stems)
     channels_in = channels if (card.multichannel or per_channel) else 1
     lanes = channels if per_channel else 1
