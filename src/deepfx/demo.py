@@ -134,9 +134,9 @@ def model_folder(name: str) -> Path:
     """The folder of built-in model ``name``: its installed copy in the store, which
     builds it from the packaged weights on first use (atomically; ``deepfx models list``
     then shows it). The one place the demo decides where models live."""
-    from deepfx.store import find_installed
+    from deepfx.store import ensure_installed
 
-    return find_installed(name)
+    return ensure_installed(name)
 
 
 # --- the clip -----------------------------------------------------------------------------

@@ -159,9 +159,9 @@ def load_model(
     elif path.is_file() and path.name == CARD_FILENAME:
         folder, name = path.parent, None
     else:
-        from deepfx.store import find_installed
+        from deepfx.store import ensure_installed
 
-        folder = find_installed(str(model))
+        folder = ensure_installed(str(model))  # a built-in is built on first use
         name = str(model)
     with warnings.catch_warnings():
         if not strict_card:

@@ -81,7 +81,9 @@ __all__ = [
     "Store",
     "UpdateResult",
     "default_root",
+    "ensure_installed",
     "find_installed",
+    "lookup",
 ]
 
 MANIFEST_NAME = ".deepfx-manifest.json"
@@ -608,29 +610,42 @@ class Store:
             _prune_empty(tmp_root, stop=self.root)
 
 
-def find_installed(name: str) -> Path:
-    """The folder of the installed model ``name`` (``org/name``, ``local/x``,
-    ``builtin/x`` or a unique short name). Built-ins are built on first use.
+def lookup(name: str) -> Path:
+    """The active folder of the installed model ``name`` (``org/name``, ``local/x``,
+    ``builtin/x`` or a unique short name). Only looks: never builds or installs.
 
     Raises
     ------
     NotInstalledError
         No such model is installed (the message says how to install it).
     """
-    store = Store()
+    return Store().folder(name)
+
+
+def ensure_installed(name: str) -> Path:
+    """:func:`lookup`, except that a built-in not installed yet is installed first (built
+    from its packaged weights, atomically): the one place a name leads to an install, and
+    a visible one. A hub model is never installed here (that needs the network and the
+    user's say: ``deepfx models install``)."""
     try:
-        return store.folder(name)
+        return lookup(name)
     except NotInstalledError:
-        if name.startswith("builtin/"):
-            try:
-                builtin_spec(name)
-            except ModelNotFoundError:
-                raise NotInstalledError(name) from None
-            try:
-                return store.install(name).model.folder
-            except AlreadyInstalledError:  # another process just built it
-                return store.folder(name)
-        raise
+        if not name.startswith("builtin/"):
+            raise
+        try:
+            builtin_spec(name)
+        except ModelNotFoundError:
+            raise NotInstalledError(name) from None
+        try:
+            return Store().install(name).model.folder
+        except AlreadyInstalledError:  # another process just built it
+            return lookup(name)
+
+
+#: The name callers have used so far; it behaves as :func:`ensure_installed` (built-ins
+#: are built on first use). New code says which it means: :func:`lookup` or
+#: :func:`ensure_installed`.
+find_installed = ensure_installed
 
 
 # --- helpers ------------------------------------------------------------------------------
