@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from helpers import make_card, save_model
 
 from deepfx.card import ModelCard
 from deepfx.nn import WaveformToLabels, WaveformToWaveform
@@ -44,25 +45,19 @@ class LoudnessLabeler(WaveformToLabels):
 
 
 def _card(effect_type: str, labels: list[str], name: str) -> ModelCard:
-    return ModelCard(
+    return make_card(
         name=name,
         author="deepfx-tests",
         short_description=f"test model {name}",
         long_description="A tiny model built by the Audacity tests.",
-        domain_tags=["other"],
-        tags=["test"],
-        effect_type=effect_type,  # type: ignore[arg-type]
-        multichannel=False,
+        effect=effect_type == "waveform-to-waveform",
         labels=labels,
-        sample_rate=RATE,
+        rate=RATE,
     )
 
 
 def build(folder: Path, module: torch.nn.Module, card: ModelCard) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.jit.script(module).save(str(folder / "model.pt"))
-    card.write(folder / "metadata.json")
-    return folder
+    return save_model(module, folder, card)
 
 
 def gain_and_invert(root: Path) -> Path:

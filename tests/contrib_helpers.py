@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from helpers import card_dict as base_card_dict
+from helpers import save_model
 from torch import nn
-
-from deepfx.card import ModelCard
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "docs" / "examples"
@@ -22,20 +22,7 @@ SR = 8000
 
 
 def card_dict(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "name": "test-model",
-        "short_description": "A test model.",
-        "long_description": "A tiny model used by deepfx's tests.",
-        "domain_tags": ["other"],
-        "tags": ["test"],
-        "effect_type": "waveform-to-waveform",
-        "multichannel": False,
-        "labels": ["out"],
-        "sample_rate": SR,
-        "license": "mit",
-    }
-    base.update(overrides)
-    return base
+    return base_card_dict(rate=SR, **{"license": "mit", **overrides})
 
 
 def labels_card(**overrides: Any) -> dict[str, Any]:
@@ -44,10 +31,7 @@ def labels_card(**overrides: Any) -> dict[str, Any]:
 
 def write_scripted(folder: Path, module: nn.Module, card: dict[str, Any]) -> Path:
     """Script ``module`` to ``folder/model.pt`` and write ``card`` as metadata.json."""
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(module.eval()), str(folder / "model.pt"))
-    ModelCard.model_validate(card).write(folder / "metadata.json")
-    return folder
+    return save_model(module, folder, card)
 
 
 def import_example(name: str) -> Any:

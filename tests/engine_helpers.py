@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from helpers import make_card, save_model
 from torch import nn
 
 from deepfx.card import Chunking, ModelCard
@@ -89,27 +90,21 @@ def card(
     chunking: Chunking | None = None,
     **extra: object,
 ) -> ModelCard:
-    return ModelCard.model_validate(
-        {
-            "name": "test-model",
+    return make_card(
+        labels=labels,
+        rate=rate,
+        effect=effect,
+        multichannel=multichannel,
+        chunking=chunking,
+        **{
             "short_description": "test",
             "long_description": "A model built by the engine tests.",
-            "domain_tags": ["other"],
-            "effect_type": "waveform-to-waveform" if effect else "waveform-to-labels",
-            "multichannel": multichannel,
-            "labels": labels,
-            "sample_rate": rate,
-            "chunking": chunking,
             **extra,
-        }
+        },
     )
 
 
-def save(module: nn.Module, folder: Path, model_card: ModelCard) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(module.eval()), str(folder / "model.pt"))
-    model_card.write(folder / "metadata.json")
-    return folder
+save = save_model
 
 
 def conv_model(

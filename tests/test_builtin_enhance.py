@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from builtin_b_signals import contract_battery, espeak, si_sdr, white_noise
+from signals import contract_battery, espeak, noise_at_snr, si_sdr
 
 from deepfx.builtins import enhance
 from deepfx.builtins._effect_build import verified_package_file
@@ -77,7 +77,7 @@ def test_ported_network_matches_the_package_onnx_on_the_same_features(
     import onnxruntime as ort
 
     effect = NSNet2Effect(load_nsnet2_gain(onnx_path, NSNET2_48K), NSNET2_48K).eval()
-    noisy = speech + white_noise(len(speech), like=speech, snr_db=5)
+    noisy = speech + noise_at_snr(len(speech), like=speech, snr_db=5)
     with torch.inference_mode():
         _, feat = effect.features(torch.from_numpy(noisy[None]))
         ours = effect.gain(feat).numpy()
@@ -92,7 +92,7 @@ def test_whole_effect_agrees_with_the_package_pipeline(
     model: Model, onnx_path: Path, speech: np.ndarray
 ) -> None:
     quiet = speech / np.sqrt(np.mean(speech**2)) * 10 ** (-45 / 20)  # below the level cap
-    noisy = (quiet + white_noise(len(quiet), like=quiet, snr_db=0)).astype(np.float32)
+    noisy = (quiet + noise_at_snr(len(quiet), like=quiet, snr_db=0)).astype(np.float32)
     ours = model.forward(noisy[None])[0].astype(np.float64)
     ref = _reference_48k(noisy.astype(np.float64), onnx_path)
     n = len(ref) - 960  # the reference drops the last partial frame
@@ -108,7 +108,7 @@ def test_si_sdr_improves_by_8_db_on_speech_in_white_noise_at_0_db(
     model: Model, speech: np.ndarray, speech_dbfs: float
 ) -> None:
     clean = (speech / np.sqrt(np.mean(speech**2)) * 10 ** (speech_dbfs / 20)).astype(np.float32)
-    noisy = clean + white_noise(len(clean), like=clean, snr_db=0.0, seed=3)
+    noisy = clean + noise_at_snr(len(clean), like=clean, snr_db=0.0, seed=3)
     out = model.forward(noisy[None])
     before = si_sdr(noisy, clean)
     after = si_sdr(out[0], clean)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from builtin_signals import harmonic_tone, midi_to_hz, white_noise, with_silence
+from signals import harmonic_tone, midi_to_hz, white_noise, with_silence
 
 from deepfx.card import load_card
 

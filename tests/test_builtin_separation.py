@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from builtin_b_signals import (
+from signals import (
     chord,
     clicks,
     contract_battery,
     espeak,
-    harmonic_tone,
+    harmonics,
     own_vs_other_db,
 )
 
@@ -78,7 +78,7 @@ def test_hpss_chord_and_clicks_each_output_holds_its_own_part(
 def test_center_sides_centred_voice_and_hard_panned_instruments(center: Model) -> None:
     voice = espeak(sample_rate=SR)[: 4 * SR]
     seconds = len(voice) / SR
-    left_inst = 0.1 * harmonic_tone(220.0, seconds, SR) + 0.2 * clicks(seconds, SR, every_s=0.5)
+    left_inst = 0.1 * harmonics(220.0, seconds, SR) + 0.2 * clicks(seconds, SR, every_s=0.5)
     right_inst = 0.05 * chord(seconds, SR)
     n = min(len(voice), len(left_inst), len(right_inst))
     voice, left_inst, right_inst = voice[:n], left_inst[:n], right_inst[:n]

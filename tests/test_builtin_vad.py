@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from builtin_signals import (
+from signals import (
     add_white_noise,
     espeak_speech,
     have_espeak,

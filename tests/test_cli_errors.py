@@ -223,6 +223,19 @@ def _cmd(*args: str) -> Callable[[Path, dict[str, Path]], Argv]:
     return setup
 
 
+def _no_cuda(
+    setup: Callable[[Path, dict[str, Path]], Argv],
+) -> Callable[[Path, dict[str, Path]], Argv]:
+    """``setup``, on a machine without CUDA only (with CUDA, ``--device cuda`` works)."""
+
+    def wrapped(tmp: Path, models: dict[str, Path]) -> Argv:
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+        return setup(tmp, models)
+
+    return wrapped
+
+
 CASES: list[Case] = [
     # outputs never destroy inputs or each other
     Case("output-is-an-input", _same_folder, 2, "would overwrite the input"),
@@ -272,6 +285,28 @@ CASES: list[Case] = [
         "demo-device-tpu", _cmd("demo", "-o", "{tmp}/demo", "--device", "tpu"), 2, "unknown device"
     ),
     Case("demo-device-mps", _cmd("demo", "-o", "{tmp}/demo", "--device", "mps"), 2, "mps"),
+    # every face that takes --device: a typo and a device this machine lacks are usage
+    # errors (exit 2) raised by the runner layer, never an "internal error" (70)
+    Case("run-device-cpux", _run("gain", "--device", "cpux"), 2, "unknown device"),
+    Case("run-device-cuda", _no_cuda(_run("gain", "--device", "cuda")), 2, "cuda"),
+    Case("apply-device-cpux", _cmd("audacity", "apply", "{gain}", "--device", "cpux"), 2, "device"),
+    Case(
+        "apply-device-cuda",
+        _no_cuda(_cmd("audacity", "apply", "{gain}", "--device", "cuda")),
+        2,
+        "cuda",
+    ),
+    Case(
+        "validate-device-cuda", _no_cuda(_cmd("validate", "{gain}", "--device", "cuda")), 2, "cuda"
+    ),
+    Case(
+        "demo-device-cuda",
+        _no_cuda(_cmd("demo", "-o", "{tmp}/demo", "--device", "cuda")),
+        2,
+        "cuda",
+    ),
+    Case("run-stems-unknown", _run("gain", "--stems", "vocals"), 2, "vocals"),
+    Case("run-threads-not-a-number", _run("gain", "--threads", "many"), 2, "--threads"),
 ]
 
 

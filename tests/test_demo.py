@@ -57,13 +57,13 @@ def test_synthetic_voice_when_espeak_is_not_used(tmp_path: Path) -> None:
     assert np.sqrt(np.mean(voiced**2)) > 0.05
 
 
-def test_model_folder_builds_once_into_the_cache_without_a_store(
-    private_dirs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "deepfx.store", None)  # as in an install without it
+def test_model_folder_is_the_store_copy_built_once(private_dirs: Path) -> None:
+    from deepfx.store import Store
+
     folder = model_folder("builtin/hpss")
     assert (folder / "metadata.json").is_file() and (folder / "model.pt").is_file()
-    assert str(folder).startswith(str(private_dirs / "cache"))
+    assert str(folder).startswith(str(private_dirs / "home"))  # in the store, not a cache
+    assert [m.name for m in Store().installed()] == ["builtin/hpss"]
     stamp = (folder / "model.pt").stat().st_mtime_ns
     assert model_folder("builtin/hpss") == folder
     assert (folder / "model.pt").stat().st_mtime_ns == stamp

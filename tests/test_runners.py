@@ -15,8 +15,9 @@ from contrib_helpers import Halve, card_dict, write_scripted
 
 from deepfx.errors import ContractError, ModelLoadError
 from deepfx.exporting import export
+from deepfx.folder import network_file as find_model_file
 from deepfx.model import load_model
-from deepfx.runners import find_model_file, open_runner
+from deepfx.runners import open_runner
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from builtin_b_signals import chord, clicks
+from signals import chord, clicks
 from serve_helpers import Harp, HarpError, Running, home, left_on_disk, running, write_wav
 
 from deepfx.serve.server import ServeOptions
@@ -41,7 +41,7 @@ def song(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from builtin_signals import espeak_speech, have_espeak, with_silence
+    from signals import espeak_speech, have_espeak, with_silence
 
     if not have_espeak():
         pytest.skip("espeak-ng is not installed")

@@ -116,10 +116,14 @@ def _spec(name: str, folder: Path) -> object:
 
 def test_builtin_built_on_first_use(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import deepfx.builtins
-    from deepfx.store import Store, find_installed
+    from deepfx.store import Store, find_installed, lookup
 
     monkeypatch.setattr(deepfx.builtins, "catalog", lambda: [_spec("builtin/split", folder)])
+    with pytest.raises(NotInstalledError):
+        lookup("builtin/split")  # looking never builds
+    assert Store().installed() == []
     path = find_installed("builtin/split")  # built into the store on first use
+    assert lookup("builtin/split") == path
     assert (path / "model.pt").is_file()
     assert Store().info("builtin/split").source == "builtin"
     assert find_installed("builtin/split") == path

@@ -527,17 +527,16 @@ def test_second_layer_commit_and_work_folder_checks(
     refused by the store itself; a work folder planted as a link to the user's files is
     refused before anything is written into it."""
     from deepfx.hub.download import RemoteRevision
+    from deepfx.sources.hub import HubSource
     from deepfx.store import Store
 
     bad = RemoteRevision("hugggof/split", str(victim), [])
     with pytest.raises(UnsafeHubAnswerError, match="not a commit id"):
-        Store()._install_hub(
+        HubSource.resolve(
             "hugggof/split",
             revision=None,
             pinned=False,
-            kind=None,
-            force=False,
-            on_step=None,
+            work_root=Store().root / "tmp",
             remote=bad,
         )
     home(tmp_path).mkdir()

@@ -13,33 +13,34 @@ Quick start::
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-__version__ = "0.1.0"
+from deepfx._version import __version__
 
-# name -> module that defines it
+#: The public API, the one list of it: name -> ``module:attribute`` (or a module).
+#: Nothing is imported until a name is first used.
 _LAZY: dict[str, str] = {
     # model card and contract
-    "ModelCard": "deepfx.card",
-    "load_card": "deepfx.card",
-    "card_json_schema": "deepfx.card",
-    "Label": "deepfx.labels",
-    "WaveformToWaveform": "deepfx.nn",
-    "WaveformToLabels": "deepfx.nn",
+    "ModelCard": "deepfx.card:ModelCard",
+    "load_card": "deepfx.card:load_card",
+    "card_json_schema": "deepfx.card:card_json_schema",
+    "Label": "deepfx.labels:Label",
+    "WaveformToWaveform": "deepfx.nn:WaveformToWaveform",
+    "WaveformToLabels": "deepfx.nn:WaveformToLabels",
     # models and running them
-    "Model": "deepfx.model",
-    "load_model": "deepfx.model",
-    "process": "deepfx.engine",
-    "run": "deepfx.engine",
-    "EffectResult": "deepfx.engine",
-    "LabelResult": "deepfx.engine",
-    "RunOutput": "deepfx.engine",
-    "Progress": "deepfx.engine",
-    "CancelToken": "deepfx.engine",
-    "batch": "deepfx.batch",
+    "Model": "deepfx.model:Model",
+    "load_model": "deepfx.model:load_model",
+    "process": "deepfx.engine:process",
+    "run": "deepfx.engine:run",
+    "EffectResult": "deepfx.engine:EffectResult",
+    "LabelResult": "deepfx.engine:LabelResult",
+    "RunOutput": "deepfx.engine:RunOutput",
+    "Progress": "deepfx.engine:Progress",
+    "CancelToken": "deepfx.engine:CancelToken",
+    "batch": "deepfx.batch:batch",
     # contributor tools
-    "export": "deepfx.exporting",
-    "validate": "deepfx.validation",
+    "export": "deepfx.exporting:export",
+    "validate": "deepfx.validation:validate",
     # model manager
     "hub": "deepfx.hub",
     "store": "deepfx.store",
@@ -50,39 +51,16 @@ __all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    target = _LAZY.get(name)
+    if target is None:
         raise AttributeError(f"module 'deepfx' has no attribute {name!r}")
-    mod = importlib.import_module(module)
-    value = mod if name in _MODULES else getattr(mod, name)
+    module, _, attribute = target.partition(":")
+    value = importlib.import_module(module)
+    if attribute:
+        value = getattr(value, attribute)
     globals()[name] = value
     return value
 
 
-#: Names above that are modules; every other name is an object inside its module.
-_MODULES = frozenset({"hub", "store", "errors"})
-
-
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    # ruff: noqa: F401
-    from deepfx import errors, hub, store
-    from deepfx.batch import batch
-    from deepfx.card import ModelCard, card_json_schema, load_card
-    from deepfx.engine import (
-        CancelToken,
-        EffectResult,
-        LabelResult,
-        Progress,
-        RunOutput,
-        process,
-        run,
-    )
-    from deepfx.exporting import export
-    from deepfx.labels import Label
-    from deepfx.model import Model, load_model
-    from deepfx.nn import WaveformToLabels, WaveformToWaveform
-    from deepfx.validation import validate

@@ -1,4 +1,10 @@
-"""Small filesystem helpers shared by every writer: nothing half-written ever lands."""
+"""Small filesystem helpers shared by every writer: nothing half-written ever lands.
+
+Every temporary file made here (and by :func:`deepfx.outputs.temps.atomic_output`) is
+known to the process until it is renamed or removed: the signal watcher
+(:mod:`deepfx.cli._signals`) calls :func:`remove_live_temps` before a hard exit, which
+runs no ``finally`` block.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,53 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_path", "temp_dir_beside"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "live_temps",
+    "remove_live_temps",
+    "temp_dir_beside",
+]
+
+
+_lock = threading.Lock()
+_live: set[str] = set()
+
+
+def _register(path: str) -> None:
+    with _lock:
+        _live.add(path)
+
+
+def _unregister(path: str) -> None:
+    with _lock:
+        _live.discard(path)
+
+
+def live_temps() -> list[str]:
+    """Temporary files this process has made and not yet renamed or removed."""
+    with _lock:
+        return sorted(_live)
+
+
+def remove_live_temps() -> None:
+    """Remove every live temporary file (safe to call from a signal watcher thread: it
+    takes the lock only briefly and never raises)."""
+    got = _lock.acquire(timeout=1.0)
+    try:
+        paths = list(_live)
+        _live.clear()
+    finally:
+        if got:
+            _lock.release()
+    for p in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(p)
 
 
 @contextlib.contextmanager
@@ -27,6 +76,7 @@ def atomic_path(dest: Path | str, *, suffix: str | None = None) -> Iterator[Path
         suffix=suffix if suffix is not None else dest.suffix,
         dir=dest.parent,
     )
+    _register(tmp)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -36,6 +86,7 @@ def atomic_path(dest: Path | str, *, suffix: str | None = None) -> Iterator[Path
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        _unregister(tmp)
 
 
 def _read_umask() -> int:

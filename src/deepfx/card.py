@@ -30,6 +30,8 @@ __all__ = [
     "CARD_FILENAME",
     "FORMATS",
     "FORMAT_FILES",
+    "Kind",
+    "format_named",
     "MAX_CARD_BYTES",
     "NetworkFormat",
     "DOMAIN_TAGS",
@@ -50,6 +52,9 @@ CARD_FILENAME = "metadata.json"
 #: The JSON schema shipped in the package (regenerate with ``python -m deepfx.card``).
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "card.schema.json"
 
+#: What a model does, as the rest of deepfx names it: an effect writes audio
+#: (``waveform-to-waveform``), an analyzer writes labels (``waveform-to-labels``).
+Kind = Literal["effect", "analyzer"]
 EffectType = Literal["waveform-to-waveform", "waveform-to-labels"]
 DomainTag = Literal["music", "environmental", "speech", "other"]
 ModelFormat = Literal["torchscript", "torch.export", "onnx"]
@@ -78,6 +83,13 @@ FORMATS: tuple[NetworkFormat, ...] = (
 
 #: File name of the network for each format, in the order the host prefers them.
 FORMAT_FILES: dict[str, str] = {f.name: f.file for f in FORMATS}
+
+
+def format_named(text: str) -> NetworkFormat | None:
+    """The format called ``text`` (its name or an alias, any case), else ``None``."""
+    key = text.strip().lower()
+    return next((f for f in FORMATS if key == f.name or key in f.aliases), None)
+
 
 #: A card bigger than this is refused before it is parsed (real cards are a few KB).
 MAX_CARD_BYTES = 1024 * 1024

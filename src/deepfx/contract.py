@@ -20,15 +20,21 @@ import numpy as np
 from deepfx.errors import ContractError
 
 __all__ = [
+    "OUTPUT_TOLERANCE",
     "TIME_TOLERANCE_S",
     "check_batch_output",
     "check_effect_output",
     "check_input",
     "check_labels_output",
+    "compare_outputs",
 ]
 
 #: Slack allowed when checking that timestamps lie inside the input (float rounding).
 TIME_TOLERANCE_S = 1e-3
+
+#: Largest difference allowed between two runs of "the same" network: the module and its
+#: exported file (``deepfx export``), or two formats of one model (``deepfx validate``).
+OUTPUT_TOLERANCE = 1e-5
 
 
 def check_input(x: np.ndarray) -> np.ndarray:
@@ -222,3 +228,32 @@ def _as_array(value: Any, what: str, fail: Any) -> np.ndarray:
 
 def _shape(x: Any) -> str:
     return str(tuple(x.shape)) if hasattr(x, "shape") else type(x).__name__
+
+
+def compare_outputs(a: Any, b: Any, *, tolerance: float = OUTPUT_TOLERANCE) -> str | None:
+    """``None`` when two model outputs agree within ``tolerance``, else what differs.
+
+    Effects: same shape, max absolute difference <= ``tolerance``. Analyzers: same number
+    of labels, same class indices, timestamps within ``tolerance`` seconds.
+    """
+    if isinstance(a, tuple) != isinstance(b, tuple):
+        return "one output is a tuple and the other is not"
+    if isinstance(a, tuple):
+        ia, ta = np.asarray(a[0]), np.asarray(a[1], dtype=np.float64)
+        ib, tb = np.asarray(b[0]), np.asarray(b[1], dtype=np.float64)
+        if ia.shape != ib.shape or ta.shape != tb.shape:
+            return f"{ia.shape[0]} labels vs {ib.shape[0]} labels"
+        if not np.array_equal(ia.astype(np.int64), ib.astype(np.int64)):
+            return "different class indices"
+        if ta.size and float(np.max(np.abs(ta - tb))) > tolerance:
+            return f"timestamps differ by up to {float(np.max(np.abs(ta - tb))):.3g} s"
+        return None
+    fa, fb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if fa.shape != fb.shape:
+        return f"shape {fa.shape} vs {fb.shape}"
+    if fa.size == 0:
+        return None
+    diff = float(np.max(np.abs(fa - fb)))
+    if not diff <= tolerance:
+        return f"max abs difference {diff:.3g} > {tolerance:g}"
+    return None

@@ -131,42 +131,12 @@ class DemoResult:
 
 
 def model_folder(name: str) -> Path:
-    """The folder of built-in model ``name``, built from its packaged weights if needed.
+    """The folder of built-in model ``name``: its installed copy in the store, which
+    builds it from the packaged weights on first use (atomically; ``deepfx models list``
+    then shows it). The one place the demo decides where models live."""
+    from deepfx.store import ensure_installed
 
-    With the model store available this is the installed copy (the store builds
-    built-ins on first use, atomically, and ``deepfx models list`` then shows them);
-    otherwise the folder is built once into the user cache, per deepfx version. This is
-    the one place the demo decides where models live.
-    """
-    try:
-        from deepfx.store import find_installed
-    except ImportError:
-        return _cached_builtin(name)
-    return find_installed(name)
-
-
-def _cached_builtin(name: str) -> Path:
-    import os
-
-    from platformdirs import user_cache_dir
-
-    from deepfx import __version__
-    from deepfx._fs import temp_dir_beside
-    from deepfx.builtins import get
-    from deepfx.card import CARD_FILENAME
-
-    spec = get(name)
-    dest = Path(user_cache_dir("deepfx")) / "builtins" / __version__ / spec.short_name
-    if (dest / CARD_FILENAME).is_file():
-        return dest
-    with temp_dir_beside(dest, prefix=".build-") as tmp:
-        spec.build(tmp / "model")
-        try:
-            os.replace(tmp / "model", dest)
-        except OSError:
-            if not (dest / CARD_FILENAME).is_file():  # not a concurrent build that won
-                raise
-    return dest
+    return ensure_installed(name)
 
 
 # --- the clip -----------------------------------------------------------------------------

@@ -94,7 +94,9 @@ __all__ = [
     "UsageError",
     "ValidationFailed",
     "WrongModelTypeError",
+    "ScaffoldError",
     "excerpt",
+    "first_line",
 ]
 
 
@@ -113,6 +115,16 @@ def excerpt(text: object, limit: int = 80) -> str:
     if len(quoted) > limit + 2:  # escapes (\\n, \\x00) made it longer: cut the quoted form
         quoted = quoted[: limit + 1] + quoted[0]
     return f"{quoted}… ({len(s)} characters)" if len(s) > limit else quoted
+
+
+def first_line(exc: BaseException, *, limit: int | None = None) -> str:
+    """The first non-blank line of ``exc``'s message (its class name if it has none), cut
+    to ``limit`` characters: how a foreign exception (torch, onnx, soundfile, the hub
+    client) is quoted inside a one-line deepfx message."""
+    line = next((s.strip() for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
+    if limit is not None and len(line) > limit:
+        return line[: limit - 3] + "..."
+    return line
 
 
 class DeepfxError(Exception):
@@ -280,6 +292,10 @@ class UsageError(DeepfxError, ValueError):
     the message names the valid choices."""
 
     exit_code = 2
+
+
+class ScaffoldError(UsageError):
+    """``deepfx init`` cannot create the project (bad name, the folder exists...)."""
 
 
 class Cancelled(DeepfxError):

@@ -23,7 +23,6 @@ import contextlib
 import io
 import logging
 import os
-import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -31,8 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deepfx.card import CARD_FILENAME, FORMAT_FILES, ModelCard, load_card
-from deepfx.errors import CardError, DeepfxError, ExportError
+from deepfx.card import CARD_FILENAME, FORMAT_FILES, FORMATS, ModelCard, format_named, load_card
+from deepfx.contract import OUTPUT_TOLERANCE as TOLERANCE
+from deepfx.contract import compare_outputs
+from deepfx.errors import CardError, DeepfxError, ExportError, first_line
+from deepfx.folder import write_folder
 from deepfx.legacy.archive import LegacyAudit, make_legacy_compatible
 from deepfx.modelcard_readme import write_readme
 
@@ -48,20 +50,8 @@ __all__ = [
     "normalize_formats",
 ]
 
-#: Tolerance for "the exported file gives the same output as the module".
-TOLERANCE = 1e-5
-
-#: Accepted format names (and aliases) -> canonical name.
-EXPORT_FORMATS: dict[str, str] = {
-    "torchscript": "torchscript",
-    "ts": "torchscript",
-    "pt": "torchscript",
-    "torch.export": "torch.export",
-    "torch_export": "torch.export",
-    "export": "torch.export",
-    "pt2": "torch.export",
-    "onnx": "onnx",
-}
+#: Accepted format names (and aliases) -> canonical name, read from the formats table.
+EXPORT_FORMATS: dict[str, str] = {key: f.name for f in FORMATS for key in (f.name, *f.aliases)}
 
 
 class ExportNote(UserWarning):
@@ -79,13 +69,13 @@ def normalize_formats(formats: str | Sequence[str]) -> list[str]:
         formats = [formats]
     out: list[str] = []
     for f in formats:
-        canon = EXPORT_FORMATS.get(str(f).strip().lower())
-        if canon is None:
+        found = format_named(str(f))
+        if found is None:
             raise ExportError(
                 f"unknown export format {f!r}; use torchscript, torch.export (pt2) or onnx"
             )
-        if canon not in out:
-            out.append(canon)
+        if found.name not in out:
+            out.append(found.name)
     if not out:
         raise ExportError("no export format given; use torchscript, torch.export or onnx")
     return out
@@ -180,7 +170,7 @@ def export(
     was_training = module.training
     module.eval()
     try:
-        with _quiet(), temp_dir_for(dest) as tmp:
+        with _quiet(), write_folder(dest, replace=True, prefix=".export-") as tmp:
             written: dict[str, str] = {}
             legacy: LegacyAudit | None = None
             for fmt in fmts:
@@ -196,7 +186,7 @@ def export(
                     import onnx
 
                     versions["onnx"] = onnx.__version__
-            from deepfx import __version__
+            from deepfx._version import __version__
 
             versions["deepfx"] = __version__
             final = model_card.model_copy(
@@ -221,7 +211,6 @@ def export(
                 )
             if check:
                 _check_formats(torch, module, tmp, final, fmts, x)
-            _move_into_place(tmp, dest)
     finally:
         module.train(was_training)
     return dest
@@ -243,7 +232,7 @@ def _export_torchscript(
     try:
         scripted = torch.jit.script(module)
     except Exception as script_exc:  # noqa: BLE001 - scripting fails in many ways
-        reason = _first_line(script_exc)
+        reason = first_line(script_exc, limit=300)
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 # the note below says what tracing implies, once, instead of per branch
@@ -252,7 +241,8 @@ def _export_torchscript(
         except Exception as trace_exc:  # noqa: BLE001
             raise ExportError(
                 f"torchscript: torch.jit.script failed ({reason}) and torch.jit.trace failed "
-                f"too ({_first_line(trace_exc)}); make do_forward_pass TorchScript-compatible "
+                f"too ({first_line(trace_exc, limit=300)}); make do_forward_pass "
+                "TorchScript-compatible "
                 "(type-annotate it, avoid Python-only constructs) or export only to "
                 "torch.export / onnx"
             ) from trace_exc
@@ -267,7 +257,7 @@ def _export_torchscript(
     try:
         torch.jit.save(scripted, str(path))
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"torchscript: saving failed ({_first_line(exc)})") from exc
+        raise ExportError(f"torchscript: saving failed ({first_line(exc, limit=300)})") from exc
     return make_legacy_compatible(path)
 
 
@@ -311,7 +301,7 @@ def _torch_export_program(torch: Any, module: Any, x: Any, fmt: str) -> Any:
     except Exception as exc:  # noqa: BLE001
         raise ExportError(
             f"{fmt}: torch.export could not export the module with a dynamic time axis "
-            f"({_first_line(exc)}); avoid Python control flow on the input's length, or "
+            f"({first_line(exc, limit=300)}); avoid Python control flow on the input's length, or "
             "export to torchscript only"
         ) from exc
 
@@ -321,7 +311,7 @@ def _export_pt2(torch: Any, module: Any, x: Any, path: Path, card: ModelCard) ->
     try:
         torch.export.save(program, str(path))
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"torch.export: saving failed ({_first_line(exc)})") from exc
+        raise ExportError(f"torch.export: saving failed ({first_line(exc, limit=300)})") from exc
 
 
 def _export_onnx(torch: Any, module: Any, x: Any, path: Path, card: ModelCard) -> None:
@@ -351,7 +341,8 @@ def _export_onnx(torch: Any, module: Any, x: Any, path: Path, card: ModelCard) -
         )
     except Exception as exc:  # noqa: BLE001
         raise ExportError(
-            f"onnx: torch.onnx.export failed ({_first_line(exc)}); export to torchscript or "
+            f"onnx: torch.onnx.export failed ({first_line(exc, limit=300)}); "
+            "export to torchscript or "
             "torch.export instead, or simplify the operators the module uses"
         ) from exc
     if not path.is_file():
@@ -418,35 +409,6 @@ def _check_formats(
                 )
 
 
-def compare_outputs(a: Any, b: Any, *, tolerance: float = TOLERANCE) -> str | None:
-    """``None`` when two model outputs agree within ``tolerance``, else what differs.
-
-    Effects: same shape, max absolute difference <= ``tolerance``. Analyzers: same number
-    of labels, same class indices, timestamps within ``tolerance`` seconds.
-    """
-    if isinstance(a, tuple) != isinstance(b, tuple):
-        return "one output is a tuple and the other is not"
-    if isinstance(a, tuple):
-        ia, ta = np.asarray(a[0]), np.asarray(a[1], dtype=np.float64)
-        ib, tb = np.asarray(b[0]), np.asarray(b[1], dtype=np.float64)
-        if ia.shape != ib.shape or ta.shape != tb.shape:
-            return f"{ia.shape[0]} labels vs {ib.shape[0]} labels"
-        if not np.array_equal(ia.astype(np.int64), ib.astype(np.int64)):
-            return "different class indices"
-        if ta.size and float(np.max(np.abs(ta - tb))) > tolerance:
-            return f"timestamps differ by up to {float(np.max(np.abs(ta - tb))):.3g} s"
-        return None
-    fa, fb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if fa.shape != fb.shape:
-        return f"shape {fa.shape} vs {fb.shape}"
-    if fa.size == 0:
-        return None
-    diff = float(np.max(np.abs(fa - fb)))
-    if not diff <= tolerance:
-        return f"max abs difference {diff:.3g} > {tolerance:g}"
-    return None
-
-
 # --- helpers --------------------------------------------------------------------------------
 
 
@@ -498,48 +460,9 @@ def _to_numpy(out: Any) -> Any:
     return out.detach().cpu().numpy()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = next((s.strip() for s in text.splitlines() if s.strip()), type(exc).__name__)
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
-@contextlib.contextmanager
-def temp_dir_for(dest: Path) -> Iterator[Path]:
-    """A temp folder beside ``dest`` (same filesystem, so the final rename is atomic)."""
-    from deepfx._fs import temp_dir_beside
-
-    with temp_dir_beside(dest, prefix=".export-") as tmp:
-        yield tmp
-
-
 def _looks_like_model_folder(folder: Path) -> bool:
     names = {p.name for p in folder.iterdir()}
     return CARD_FILENAME in names or bool(names & set(FORMAT_FILES.values()))
-
-
-def _move_into_place(tmp: Path, dest: Path) -> None:
-    """Rename the finished temp folder to ``dest``; an old ``dest`` goes only afterwards."""
-    umask = os.umask(0)
-    os.umask(umask)
-    # mkdtemp/mkstemp create private (0700/0600) entries; a model folder is ordinary data
-    os.chmod(tmp, 0o777 & ~umask)
-    for f in tmp.iterdir():
-        os.chmod(f, 0o666 & ~umask)
-    old: Path | None = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(dest, old)
-    try:
-        os.replace(tmp, dest)
-    except BaseException:
-        if old is not None:
-            os.replace(old, dest)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,8 @@ import numpy as np
 from deepfx.card import CARD_FILENAME, CardWarning, ModelCard, load_card
 from deepfx.contract import check_effect_output, check_input, check_labels_output
 from deepfx.errors import ContractError, ModelLoadError, UnsafeModelError
-from deepfx.runners import Runner, find_model_file, open_runner
+from deepfx.folder import network_file
+from deepfx.runners import Runner, open_runner
 
 __all__ = ["FewerOutputsWarning", "Model", "load_model", "network_cause"]
 
@@ -41,7 +42,7 @@ class Model:
         self.folder = Path(folder)
         self.card = card
         self.name = name or card.name or self.folder.name
-        self.model_file = find_model_file(self.folder, card, fmt)
+        self.model_file = network_file(self.folder, card, fmt)
         self._device = device
         self._threads = threads
         self._runner: Runner | None = None
@@ -76,22 +77,9 @@ class Model:
         """A readable note when the card says the network was exported with a newer torch
         than the one installed (the usual reason a TorchScript / .pt2 file fails to load),
         else ``None``. Read from the card alone: nothing is loaded."""
-        wanted = (self.card.exported_with or {}).get("torch")
-        if not wanted or self.format == "onnx":
-            return None
-        try:
-            from importlib.metadata import version
+        from deepfx.folder import newer_framework
 
-            installed = version("torch")
-        except Exception:  # noqa: BLE001 - torch missing: the runner says so itself
-            return None
-        if _version_key(wanted) <= _version_key(installed):
-            return None
-        return (
-            f"it was exported with torch {wanted} but torch {installed} is installed: "
-            f"upgrade torch (pip install 'torch>={wanted.split('+')[0]}') or ask the author "
-            "for an ONNX export"
-        )
+        return newer_framework(self.card, self.model_file)
 
     def load(self) -> Model:
         """Load the network now (to fail early, before any audio is read)."""
@@ -213,15 +201,6 @@ def network_cause(exc: BaseException) -> str:
     return cause if len(cause) <= 400 else cause[:397] + "..."
 
 
-def _version_key(v: str) -> tuple[int, ...]:
-    """``"2.13.0+cpu"`` -> ``(2, 13, 0)``; non-numeric parts count as 0."""
-    parts = []
-    for piece in v.split("+")[0].split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
-
-
 def load_model(
     model: str | Path | Model,
     *,
@@ -243,9 +222,9 @@ def load_model(
     elif path.is_file() and path.name == CARD_FILENAME:
         folder, name = path.parent, None
     else:
-        from deepfx.store import find_installed
+        from deepfx.store import ensure_installed
 
-        folder = find_installed(str(model))
+        folder = ensure_installed(str(model))  # a built-in is built on first use
         name = str(model)
     with warnings.catch_warnings():
         if not strict_card:

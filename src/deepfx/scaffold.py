@@ -13,22 +13,14 @@ import re
 import string
 from importlib import resources
 from pathlib import Path
-from typing import Literal
 
-from deepfx.card import CARD_FILENAME, ModelCard
-from deepfx.errors import DeepfxError
+from deepfx.card import CARD_FILENAME, Kind, ModelCard
+from deepfx.errors import ScaffoldError
+from deepfx.folder import write_folder
 
 __all__ = ["ScaffoldError", "init_project"]
 
-Kind = Literal["effect", "analyzer"]
-
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-
-
-class ScaffoldError(DeepfxError, ValueError):
-    """The project cannot be created (bad name, folder exists...)."""
-
-    exit_code = 2
 
 
 def init_project(
@@ -81,20 +73,10 @@ def init_project(
     }
     card = _card(name, kind, sample_rate)
 
-    from deepfx._fs import temp_dir_beside
-
-    with temp_dir_beside(dest, prefix=".init-") as tmp:
+    with write_folder(dest, prefix=".init-") as tmp:
         for fname, text in files.items():
             (tmp / fname).write_text(text, encoding="utf-8")
         card.write(tmp / CARD_FILENAME)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        for f in tmp.iterdir():
-            os.chmod(f, 0o666 & ~umask)
-        if dest.exists():
-            dest.rmdir()  # empty, checked above
-        os.replace(tmp, dest)
     return dest
 
 

@@ -1,9 +1,10 @@
 """deepfx's settings from the environment, read at call time and checked.
 
-Every ``DEEPFX_*`` variable the hub and the store read goes through one function here, so a
-process that changes the environment (tests, an app switching stores) is honoured, and a
-bad value is a clear :class:`~deepfx.errors.UsageError` (exit 2) naming the variable, not
-a silent default or a crash deep inside a download.
+Every environment variable deepfx reads goes through one function here (no other module
+reads ``os.environ``), so a process that changes the environment (tests, an app switching
+stores) is honoured, and a bad value is a clear :class:`~deepfx.errors.UsageError`
+(exit 2) naming the variable, not a silent default or a crash deep inside a download.
+The same table is in ``docs/settings.md``.
 
 =========================  ==========  ====================================================
 variable                   default     meaning
@@ -17,6 +18,15 @@ variable                   default     meaning
 ``DEEPFX_LOCK_TIMEOUT``    600         seconds to wait for another install of the same model
 ``DEEPFX_LOCAL_MAX_FILES`` 10000       most files ``add-local`` copies from a folder / .zip
 ``DEEPFX_LOCAL_MAX_BYTES`` 20e9        most bytes ``add-local`` copies from a folder / .zip
+``DEEPFX_CURATED_LISTS``   deepfx's    ``repo[:file],...`` curated model lists to search
+                           list        (empty: none)
+``DEEPFX_OFFLINE``         off         ``1``/``true``/``yes``/``on``: never use the network
+``DEEPFX_DEBUG``           off         any value: print tracebacks with error lines
+``HF_ENDPOINT``            hf.co       the hub's base URL (``http(s)://...``)
+``HF_HUB_OFFLINE``         off         as ``DEEPFX_OFFLINE`` (huggingface_hub's own switch)
+``HF_HUB_CACHE``           HF_HOME/hub huggingface_hub's download cache
+``HF_HOME``                ~/.cache/hf huggingface_hub's folder
+``HF_TOKEN``               login       read by huggingface_hub itself (publish, private repos)
 =========================  ==========  ====================================================
 """
 
@@ -29,15 +39,21 @@ from pathlib import Path
 from deepfx.errors import UsageError
 
 __all__ = [
+    "DEFAULT_ENDPOINT",
     "HUB_METADATA_MAX_BYTES",
+    "curated_lists",
+    "debug",
     "download_deadline_s",
+    "hf_cache_dir",
     "home",
+    "hub_endpoint",
     "hub_min_rate",
     "hub_timeout_s",
     "hub_ttl_s",
     "local_max_bytes",
     "local_max_files",
     "lock_timeout_s",
+    "offline",
 ]
 
 #: The most bytes one hub answer that is not a file (JSON, headers of a HEAD, an error
@@ -108,3 +124,68 @@ def local_max_files() -> int:
 def local_max_bytes() -> int:
     """The most bytes ``add-local`` copies (``DEEPFX_LOCAL_MAX_BYTES``, default 20 GB)."""
     return int(_number("DEEPFX_LOCAL_MAX_BYTES", 20e9, minimum=1, integer=True))
+
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def hub_endpoint() -> str:
+    """The hub's base URL: ``HF_ENDPOINT`` if set, else huggingface.co."""
+    raw = os.environ.get("HF_ENDPOINT", "").strip()
+    if not raw:
+        return DEFAULT_ENDPOINT
+    if not raw.lower().startswith(("http://", "https://")):
+        raise UsageError(
+            f"HF_ENDPOINT={raw[:60]!r} is not valid: it must be an http:// or https:// URL; "
+            "fix or unset it"
+        )
+    return raw.rstrip("/")
+
+
+def offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` or ``DEEPFX_OFFLINE`` asks for no network at all.
+
+    ``DEEPFX_OFFLINE`` must be a yes/no word; ``HF_HUB_OFFLINE`` is read the way
+    huggingface_hub reads it (anything but a yes word is no)."""
+    raw = os.environ.get("DEEPFX_OFFLINE", "").strip().lower()
+    if raw not in _TRUE | _FALSE:
+        raise UsageError(
+            f"DEEPFX_OFFLINE={raw[:40]!r} is not valid: use 1/true/yes/on or 0/false/no/off"
+        )
+    return raw in _TRUE or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def hf_cache_dir() -> str:
+    """huggingface_hub's cache folder, read from the environment now (``HF_HUB_CACHE``,
+    else ``HF_HOME``/hub), not at import time as huggingface_hub does."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def curated_lists(default: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The curated lists to read, as ``(repo_id, file)`` pairs: ``DEEPFX_CURATED_LISTS``
+    (``repo[:file]`` items, comma-separated; set but empty means none), else ``default``."""
+    env = os.environ.get("DEEPFX_CURATED_LISTS")
+    if env is None:
+        return list(default)
+    out = []
+    for item in env.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        repo, _, file = item.partition(":")
+        out.append((repo.strip(), file.strip() or "models.json"))
+    return out
+
+
+def debug() -> bool:
+    """``DEEPFX_DEBUG`` set to anything: error lines come with their traceback. Never an
+    error itself (it is read while reporting one)."""
+    return bool(os.environ.get("DEEPFX_DEBUG"))

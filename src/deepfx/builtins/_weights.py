@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from deepfx._fs import temp_dir_beside
 from deepfx.card import ModelCard
 from deepfx.errors import ModelLoadError
+from deepfx.folder import write_folder
 
 __all__ = ["exported_with", "package_file", "pip_command", "write_torchscript_folder"]
 
@@ -94,18 +94,13 @@ def write_torchscript_folder(
     ``dest`` which then replaces it in one rename, so an interrupted build never leaves a
     half-made model behind. An existing ``dest`` is replaced.
     """
-    import os
-    import shutil
     import warnings
 
     import torch
 
     from deepfx.legacy.archive import make_legacy_compatible
 
-    dest = Path(dest)
-    with temp_dir_beside(dest, prefix=".build-") as tmp:
-        folder = tmp / "model"
-        folder.mkdir()
+    with write_folder(Path(dest), replace=True, prefix=".build-") as folder:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.jit.save(module, str(folder / "model.pt"))
@@ -114,14 +109,3 @@ def write_torchscript_folder(
         card.write(folder / "metadata.json")
         for name, text in (extra_files or {}).items():
             (folder / name).write_text(text, encoding="utf-8")
-        if dest.exists():
-            old = tmp / "old"
-            os.replace(dest, old)
-            try:
-                os.replace(folder, dest)
-            except OSError:
-                os.replace(old, dest)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(folder, dest)

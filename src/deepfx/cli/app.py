@@ -7,12 +7,13 @@ model runs).
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
 
-from deepfx import __version__
+from deepfx._version import __version__
+from deepfx.errors import first_line
+from deepfx.settings import debug
 
 app = typer.Typer(
     name="deepfx",
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message(), exc.exit_code, None)
     except Exception as exc:  # anything else is a bug in deepfx
         _fail(
-            f"internal error: {type(exc).__name__}: {_first_line(exc)} "
+            f"internal error: {type(exc).__name__}: {first_line(exc, limit=200)} "
             "(set DEEPFX_DEBUG=1 for details)",
             70,
             exc,
@@ -99,17 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else ""
-
-
 def _fail(message: str, code: int, exc: BaseException | None) -> None:
     """Print ``error: message`` on stderr as one line, never wrapped (scripts, pipes and
     the window read it), and exit with ``code``."""
     from rich.console import Console
 
-    if exc is not None and os.environ.get("DEEPFX_DEBUG"):
+    if exc is not None and debug():
         import traceback
 
         traceback.print_exception(exc)

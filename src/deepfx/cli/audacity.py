@@ -93,8 +93,11 @@ def apply_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from deepfx.audacity import bridge
+    from deepfx.model import load_model
 
     wanted = [s.strip() for item in stems for s in item.split(",") if s.strip()] if stems else None
+    # loaded before any display starts: a bad model or device is then one error line
+    loaded = load_model(model, device=device, threads=threads).load()
     console = Console(stderr=True, soft_wrap=True)  # a path is never broken over lines
     with Progress(
         TextColumn("{task.description}"),
@@ -104,7 +107,7 @@ def apply_command(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"loading {model}", total=None)
+        task = progress.add_task(f"reading the selection for {loaded.name}", total=None)
 
         def on_progress(event: bridge.ApplyProgress) -> None:
             which = f"track {event.index + 1}/{event.count}"
@@ -129,7 +132,7 @@ def apply_command(
                 )
 
         result = bridge.apply(
-            model,
+            loaded,
             stems=wanted,
             per_channel=per_channel,
             device=device,

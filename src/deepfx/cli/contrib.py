@@ -1,7 +1,8 @@
-"""CLI commands for model contributors: ``validate``, ``export``, ``init``.
+"""CLI commands for model contributors: ``validate``, ``export``, ``init``, ``publish``.
 
 Each command is thin over one library call (:func:`deepfx.validation.validate`,
-:func:`deepfx.exporting.export`, :func:`deepfx.scaffold.init_project`), imported inside
+:func:`deepfx.exporting.export`, :func:`deepfx.scaffold.init_project`,
+:func:`deepfx.hub.publish`), imported inside
 the command so ``deepfx --help`` never imports torch.
 """
 
@@ -54,11 +55,11 @@ def validate_cmd(
     Example: [bold]deepfx validate ./my-model[/]
     """
     from deepfx.engine.options import check_device_for
-    from deepfx.runners import available_formats
+    from deepfx.folder import formats_in
     from deepfx.validation import validate
 
     if path.is_dir():  # an unavailable device is a usage error (exit 2), not a failed check
-        for f in fmt or available_formats(path):
+        for f in fmt or formats_in(path):
             check_device_for(f, device)
     report = validate(
         path, formats=fmt or None, long_s=long_s, device=device, legacy_runtime=legacy_runtime
@@ -169,8 +170,34 @@ def init_cmd(
     typer.echo(f"next: cd {folder} && pytest   (exports and validates the model)")
 
 
+def publish_cmd(
+    folder: Path = typer.Argument(..., help="The model folder to publish."),
+    repo: str = typer.Option(..., "--repo", help="Hub repo id, e.g. yourname/my-model."),
+    private: bool = typer.Option(False, "--private", help="Create the repo as private."),
+    message: str | None = typer.Option(None, "--message", "-m", help="Commit message."),
+) -> None:
+    """Validate a model folder, tag its README with `audacity`, and upload it to the hub.
+
+    The token comes from HF_TOKEN or `hf auth login`.
+    Example: [bold]deepfx publish my_model/ --repo yourname/my-model[/]
+    """
+    from rich.console import Console
+
+    from deepfx.hub import publish as hub_publish
+
+    with Console(stderr=True, highlight=False).status(
+        f"validating and uploading {folder} to {repo}"
+    ):
+        res = hub_publish(folder, repo_id=repo, private=private, commit_message=message)
+    Console(highlight=False).print(
+        f"[green]published[/] {res.repo_id} ({res.url}); install with "
+        f"`deepfx models install {res.repo_id}`"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.command("validate")(validate_cmd)
     app.command("export")(export_cmd)
     app.command("init")(init_cmd)
+    app.command("publish")(publish_cmd)

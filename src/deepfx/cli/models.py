@@ -1,5 +1,6 @@
-"""CLI commands: ``deepfx models search|list|info|install|update|remove|add-local`` and
-``deepfx publish``. Each command is thin over :mod:`deepfx.store` / :mod:`deepfx.hub`."""
+"""CLI commands: ``deepfx models search|list|info|install|update|remove|add-local``.
+Each command is thin over :mod:`deepfx.store` / :mod:`deepfx.hub`. (``deepfx publish``
+is a contributor command: :mod:`deepfx.cli.contrib`.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import typer
 
 if TYPE_CHECKING:
-    from deepfx.store import Kind
+    from deepfx.card import Kind
 
 models_app = typer.Typer(
     name="models",
@@ -26,7 +27,6 @@ _KINDS = ("effect", "analyzer")
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(models_app, name="models")
-    app.command("publish")(publish)
 
 
 def _console(stderr: bool = False) -> Any:
@@ -313,25 +313,3 @@ def remove(
         _emit_json({"name": plan.name, "bytes_freed": freed, "folder": str(plan.folder)})
         return
     _console().print(f"[green]removed[/] {plan.name} ({human_size(freed)} freed)")
-
-
-def publish(
-    folder: Path = typer.Argument(..., help="The model folder to publish."),
-    repo: str = typer.Option(..., "--repo", help="Hub repo id, e.g. yourname/my-model."),
-    private: bool = typer.Option(False, "--private", help="Create the repo as private."),
-    message: str | None = typer.Option(None, "--message", "-m", help="Commit message."),
-) -> None:
-    """Validate a model folder, tag its README with `audacity`, and upload it to the hub.
-
-    The token comes from HF_TOKEN or `hf auth login`.
-    Example: [bold]deepfx publish my_model/ --repo yourname/my-model[/]
-    """
-    from deepfx.hub import publish as hub_publish
-
-    con = _console(stderr=True)
-    with con.status(f"validating and uploading {folder} to {repo}"):
-        res = hub_publish(folder, repo_id=repo, private=private, commit_message=message)
-    _console().print(
-        f"[green]published[/] {res.repo_id} ({res.url}); install with "
-        f"`deepfx models install {res.repo_id}`"
-    )

@@ -87,6 +87,7 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
-    def raise_if_cancelled(self) -> None:
+    def raise_if_cancelled(self, message: str | None = None) -> None:
+        """:class:`Cancelled` (``message``, else the default) once :meth:`cancel` was called."""
         if self._event.is_set():
-            raise Cancelled(signal=self.signal)
+            raise Cancelled(message, signal=self.signal)

@@ -38,6 +38,7 @@ __all__ = [
     "check_batch",
     "check_chunk_s",
     "check_device",
+    "check_stems",
     "check_device_for",
     "check_memory_budget_mb",
     "check_overlap_s",
@@ -263,6 +264,27 @@ class Plan:
     made: tuple[str, ...] = field(default_factory=tuple)
 
 
+def check_stems(
+    card: ModelCard, stems: Sequence[str] | None, *, model_name: str = ""
+) -> tuple[str, ...] | None:
+    """``stems`` (outputs to keep) checked against the card: every name must be one of
+    its (distinct) labels, and only effects have outputs to choose. :class:`UsageError`
+    otherwise. The one check every face uses (run, process, the Audacity bridge)."""
+    if not stems:
+        return None
+    name = model_name or card.name or "model"
+    labels = unique_labels(card.labels)
+    unknown = [s for s in stems if s not in labels]
+    if unknown:
+        raise UsageError(
+            f"model {name!r} has no output named {', '.join(map(repr, unknown))}; "
+            f"its labels are: {', '.join(labels)}"
+        )
+    if not card.is_effect:
+        raise UsageError("stems only apply to effects; this model is an analyzer")
+    return tuple(stems)
+
+
 def plan(
     card: ModelCard,
     frames: int,
@@ -289,16 +311,8 @@ def plan(
     per_channel = bool(options.per_channel) and not card.multichannel
     labels = unique_labels(card.labels)
     made = labels[:rows] if card.is_effect and rows is not None else labels
-    stems = options.stems
+    stems = check_stems(card, options.stems, model_name=name)
     if stems:
-        unknown = [s for s in stems if s not in labels]
-        if unknown:
-            raise UsageError(
-                f"model {name!r} has no output named {', '.join(map(repr, unknown))}; "
-                f"its labels are: {', '.join(labels)}"
-            )
-        if not card.is_effect:
-            raise UsageError("stems only apply to effects; this model is an analyzer")
         missing = [s for s in stems if s not in made]
         if missing:
             raise UsageError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,10 @@ from deepfx.errors import (
     NetworkError,
     UnsafeHubAnswerError,
     UsageError,
+    first_line,
 )
+from deepfx.settings import DEFAULT_ENDPOINT, hub_endpoint, offline
+from deepfx.settings import hf_cache_dir as _hf_cache_dir
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -38,33 +40,20 @@ __all__ = [
     "timeout_s",
 ]
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
-_TRUE = {"1", "true", "yes", "on"}
-
 
 def endpoint() -> str:
     """The hub's base URL: ``HF_ENDPOINT`` if set, else huggingface.co."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    return hub_endpoint()
 
 
 def is_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` (or ``DEEPFX_OFFLINE``) asks for no network at all."""
-    return any(
-        os.environ.get(var, "").strip().lower() in _TRUE
-        for var in ("HF_HUB_OFFLINE", "DEEPFX_OFFLINE")
-    )
+    return offline()
 
 
 def hf_cache_dir() -> str:
-    """huggingface_hub's cache folder, read from the environment now (``HF_HUB_CACHE``,
-    else ``HF_HOME``/hub), not at import time as huggingface_hub does."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    if os.environ.get("HF_HOME"):
-        return os.path.join(os.environ["HF_HOME"], "hub")
-    from huggingface_hub import constants
-
-    return str(constants.HF_HUB_CACHE)
+    """huggingface_hub's cache folder (:func:`deepfx.settings.hf_cache_dir`)."""
+    return _hf_cache_dir()
 
 
 def timeout_s() -> float:
@@ -135,7 +124,7 @@ def hub_errors(
         ) from None
     except hf.RemoteEntryNotFoundError as exc:
         raise ModelNotFoundError(
-            f"a file is missing from repo{repo} on {where} while {what}: {_first_line(exc)}"
+            f"a file is missing from repo{repo} on {where} while {what}: {first_line(exc)}"
         ) from None
     except hf.RepositoryNotFoundError:
         raise ModelNotFoundError(
@@ -143,7 +132,7 @@ def hub_errors(
             "or log in with `hf auth login` if it is private"
         ) from None
     except hf.HFValidationError as exc:
-        raise UsageError(f"invalid value while {what}{repo}: {_first_line(exc)[:200]}") from None
+        raise UsageError(f"invalid value while {what}{repo}: {first_line(exc)[:200]}") from None
     except hf.LocalEntryNotFoundError as exc:
         # huggingface_hub gives up on a file after retrying a failing HEAD (HTTP 5xx,
         # timeouts) and says "not in the local cache": name the real cause instead
@@ -166,7 +155,7 @@ def hub_errors(
         status = exc.response.status_code if exc.response is not None else "?"
         raise NetworkError(
             f"the hub at {where} answered HTTP {status} while {what}{repo}: "
-            f"{_first_line(exc)}; try again later"
+            f"{first_line(exc)}; try again later"
         ) from None
     except httpx2.TimeoutException:
         raise NetworkError(
@@ -176,13 +165,13 @@ def hub_errors(
     except (httpx2.TransportError, ConnectionError) as exc:
         raise NetworkError(
             f"cannot reach the hub at {where} while {what}{repo} ({type(exc).__name__}: "
-            f"{_first_line(exc)}); check your connection or HF_ENDPOINT and try again"
+            f"{first_line(exc)}); check your connection or HF_ENDPOINT and try again"
         ) from None
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         # huggingface_hub parsing an answer that is not the hub's JSON (garbage, wrong types)
         raise UnsafeHubAnswerError(
             f"the hub at {where} sent an answer deepfx cannot read while {what}{repo} "
-            f"({type(exc).__name__}: {_first_line(exc)[:120]}); nothing was written. "
+            f"({type(exc).__name__}: {first_line(exc)[:120]}); nothing was written. "
             "Check HF_ENDPOINT"
         ) from None
     except OSError as exc:
@@ -197,7 +186,3 @@ def hub_errors(
                 "nothing was installed, try again"
             ) from None
         raise
-
-
-def _first_line(exc: BaseException) -> str:
-    return next((s.strip() for s in str(exc).splitlines() if s.strip()), type(exc).__name__)

@@ -16,7 +16,6 @@ the hub cannot be reached the cached listing is returned with a note saying so.
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -109,17 +108,9 @@ class SearchResult:
 
 def curated_lists() -> list[tuple[str, str]]:
     """The curated lists to read, as ``(repo_id, file)`` pairs (``DEEPFX_CURATED_LISTS``)."""
-    env = os.environ.get("DEEPFX_CURATED_LISTS")
-    if env is None:
-        return list(DEFAULT_CURATED_LISTS)
-    out = []
-    for item in env.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        repo, _, file = item.partition(":")
-        out.append((repo.strip(), file.strip() or "models.json"))
-    return out
+    from deepfx.settings import curated_lists as from_env
+
+    return from_env(list(DEFAULT_CURATED_LISTS))
 
 
 def search(

@@ -19,7 +19,7 @@ from types import TracebackType
 import numpy as np
 import soundfile as sf
 
-from deepfx.errors import OutputError
+from deepfx.errors import OutputError, first_line
 from deepfx.outputs.temps import atomic_output, os_error_message
 
 __all__ = ["DEFAULT_TEMPLATE", "FLOAT_SUBTYPES", "AudioWriter", "audio_format_for", "output_name"]
@@ -182,7 +182,8 @@ class AudioWriter:
                 # leave through the exception, so the temp file is removed, never renamed
                 raise OutputError(
                     f"cannot write {self.dest.name} as {self.format}/{self.subtype} with "
-                    f"{self.channels} channel(s) at {self.sample_rate} Hz: {_first_line(exc)}"
+                    f"{self.channels} channel(s) at {self.sample_rate} Hz: "
+                    f"{first_line(exc, limit=200)}"
                 ) from None
             self._stack = stack.pop_all()
         return self
@@ -202,7 +203,7 @@ class AudioWriter:
         except OSError as exc:
             raise OutputError(os_error_message(exc, self.dest)) from None
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise OutputError(f"writing {self.dest} failed: {_first_line(exc)}") from None
+            raise OutputError(f"writing {self.dest} failed: {first_line(exc, limit=200)}") from None
         self.frames += block.shape[1]
 
     def __exit__(
@@ -216,15 +217,10 @@ class AudioWriter:
                 self._fh.close()
         except (OSError, sf.LibsndfileError, RuntimeError) as err:
             self._fh = None
-            failure = OutputError(f"finishing {self.dest} failed: {_first_line(err)}")
+            failure = OutputError(f"finishing {self.dest} failed: {first_line(err, limit=200)}")
             self._stack.__exit__(OutputError, failure, None)
             if exc is None:
                 raise failure from None
             return
         self._fh = None
         self._stack.__exit__(exc_type, exc, tb)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:200]

@@ -3,8 +3,9 @@ and known to the process so a signal handler can remove them.
 
 Why a registry: a second Ctrl-C (or SIGTERM while a long forward call runs in C code)
 exits the process at once with ``os._exit``, which runs no ``finally`` block. The signal
-watcher (:mod:`deepfx.cli._signals`) then removes every path registered here, so nothing
-hidden is left behind even on a hard exit.
+watcher (:mod:`deepfx.cli._signals`) then removes every path registered (the registry
+lives in :mod:`deepfx._fs`, beside the other atomic writers, which register theirs too),
+so nothing hidden is left behind even on a hard exit.
 
 The temporary name is short and fixed in shape (``.deepfx-XXXXXXXX.part<.ext>``), not
 derived from the destination's name, so a destination name of the file system's full
@@ -17,59 +18,16 @@ import contextlib
 import errno
 import os
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from deepfx._fs import _UMASK, _register, _unregister, live_temps, remove_live_temps
 from deepfx.errors import OutputError
 
 __all__ = ["TEMP_PREFIX", "atomic_output", "live_temps", "remove_live_temps"]
 
 #: Every temporary output file's name starts with this.
 TEMP_PREFIX = ".deepfx-"
-
-_lock = threading.Lock()
-_live: set[str] = set()
-
-
-def _register(path: str) -> None:
-    with _lock:
-        _live.add(path)
-
-
-def _unregister(path: str) -> None:
-    with _lock:
-        _live.discard(path)
-
-
-def live_temps() -> list[str]:
-    """Temporary files this process has made and not yet renamed or removed."""
-    with _lock:
-        return sorted(_live)
-
-
-def remove_live_temps() -> None:
-    """Remove every live temporary file (safe to call from a signal watcher thread: it
-    takes the lock only briefly and never raises)."""
-    got = _lock.acquire(timeout=1.0)
-    try:
-        paths = list(_live)
-        _live.clear()
-    finally:
-        if got:
-            _lock.release()
-    for p in paths:
-        with contextlib.suppress(OSError):
-            os.unlink(p)
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 def os_error_message(exc: OSError, dest: Path) -> str:

@@ -2,7 +2,8 @@
 
 A runner takes float32 ``(channels, samples)`` NumPy audio and returns what the network
 returns, as NumPy: one array (effects) or a pair of arrays (analyzers). It does no
-contract checking; :class:`deepfx.model.Model` does that.
+contract checking; :class:`deepfx.model.Model` does that. Which file of a model folder
+holds the network is :func:`deepfx.folder.network_file`'s decision, not a runner's.
 
 One file per format; each imports its framework (torch, onnxruntime) only when a model of
 that format is opened, so the CLI starts fast and ONNX models run without torch.
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepfx.card import FORMATS, ModelCard
+from deepfx.card import FORMATS
 from deepfx.errors import ModelLoadError
 from deepfx.runners.base import Runner, resolve_device
 
-__all__ = ["Runner", "find_model_file", "format_of", "open_runner", "resolve_device"]
+__all__ = ["Runner", "format_of", "open_runner", "resolve_device"]
 
 _SUFFIX_FORMAT = {f.suffix: f.name for f in FORMATS}
 
@@ -29,20 +30,6 @@ def format_of(path: Path) -> str:
         raise ModelLoadError(
             path, f"unknown model file type {path.suffix!r} (expected .pt, .pt2 or .onnx)"
         ) from None
-
-
-def find_model_file(folder: Path, card: ModelCard | None = None, fmt: str | None = None) -> Path:
-    """Pick the network file of a model folder (see :func:`deepfx.folder.network_file`)."""
-    from deepfx.folder import network_file
-
-    return network_file(folder, card, fmt)
-
-
-def available_formats(folder: Path) -> list[str]:
-    """Formats present in a model folder, in preference order."""
-    from deepfx.folder import formats_in
-
-    return formats_in(folder)
 
 
 def open_runner(path: Path, *, device: str = "auto", threads: int | None = None) -> Runner:

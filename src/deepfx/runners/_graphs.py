@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from deepfx.errors import ModelLoadError, UnsafeModelError
+from deepfx.errors import ModelLoadError, UnsafeModelError, first_line
 from deepfx.runners._allowlist import ONNX_DOMAINS, PY_OPERATOR_TARGETS, torch_op_allowed
 from deepfx.runners._pickles import check_pickle
 
@@ -183,7 +183,7 @@ def check_onnx(path: Path) -> None:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - protobuf DecodeError and friends
-        first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
+        first = first_line(exc)
         raise ModelLoadError(path, f"corrupt or unsupported ONNX model ({first[:120]})") from None
     functions = {(f.domain, f.name): f for f in model.functions}
     for opset in model.opset_import:

@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from deepfx.errors import ModelLoadError, UnsafeModelError
+from deepfx.errors import ModelLoadError, UnsafeModelError, first_line
 from deepfx.runners._allowlist import PY_OPERATOR_TARGETS
 from deepfx.runners._graphs import check_fx_graph, check_torch_op
 from deepfx.runners._pickles import check_pickle
@@ -196,7 +196,7 @@ def _load_pickle(torch: Any, data: bytes, path: Path, member: str) -> Any:
     try:
         return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - torch's UnpicklingError and friends
-        first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
+        first = first_line(exc)
         raise _refuse(path, member, f"{member} is not plain tensor data ({first[:120]})") from None
 
 

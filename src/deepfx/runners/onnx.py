@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfx.errors import BackendMissingError, ModelLoadError, UsageError
+from deepfx.errors import BackendMissingError, ModelLoadError, UsageError, first_line
 from deepfx.runners._graphs import check_onnx
 from deepfx.runners.base import Runner
 
@@ -44,7 +44,7 @@ class OnnxRunner(Runner):
         try:
             self._session = ort.InferenceSession(str(self.path), opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph
-            first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
+            first = first_line(exc)
             raise ModelLoadError(
                 self.path, f"corrupt or unsupported ONNX model ({first})"
             ) from None

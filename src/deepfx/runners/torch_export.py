@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfx.errors import ModelLoadError, UnsafeModelError
+from deepfx.errors import ModelLoadError, UnsafeModelError, first_line
 from deepfx.runners.base import Runner, _import_torch, resolve_device, sniff_zip
 from deepfx.runners.torchscript import _to_numpy
 
@@ -40,7 +40,7 @@ class TorchExportRunner(Runner):
         except RecursionError:
             raise UnsafeModelError(self.path, "json", "the program is nested too deeply") from None
         except Exception as exc:  # noqa: BLE001
-            first = next((s for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
+            first = first_line(exc)
             raise ModelLoadError(
                 self.path, f"not a loadable torch.export program ({first[:200]})"
             ) from None
