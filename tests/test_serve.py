@@ -16,8 +16,8 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from signals import chord, clicks
 from serve_helpers import Harp, HarpError, Running, home, left_on_disk, running, write_wav
+from signals import chord, clicks
 
 from deepfx.serve.server import ServeOptions
 
