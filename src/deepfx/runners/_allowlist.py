@@ -100,7 +100,8 @@ alias clone detach detach_ copy_ fill_ zero_ to type_as cpu cuda float double ha
 long bool short char byte bfloat16 numel dim size stride storage_offset is_contiguous
 is_floating_point is_complex element_size item tolist broadcast_tensors broadcast_to
 meshgrid cartesian_prod nonzero nonzero_static argwhere constant_pad_nd pad reflection_pad1d
-reflection_pad2d replication_pad1d replication_pad2d _pad_circular _pad_enum
+reflection_pad2d reflection_pad3d replication_pad1d replication_pad2d replication_pad3d
+_pad_circular _pad_enum
 tensor scalar_tensor as_tensor zeros zeros_like ones ones_like empty empty_like
 empty_strided full full_like new_zeros new_ones new_empty new_full new_tensor arange
 linspace logspace eye rand rand_like randn randn_like randint randint_like randperm
