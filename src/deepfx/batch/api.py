@@ -245,8 +245,9 @@ def _check_model(model: str | Path, options: BatchOptions, device: str) -> tuple
     return what workers load it by and the config fingerprint."""
     from deepfx.card import CARD_FILENAME
     from deepfx.model import load_model
-    from deepfx.outputs.audio import audio_format_for, output_name
+    from deepfx.outputs.audio import audio_format_for
     from deepfx.outputs.labels import LABEL_FORMATS
+    from deepfx.outputs.names import output_name
 
     if device not in ("auto", "cpu", "cuda", "mps"):
         raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda or mps")

@@ -111,7 +111,7 @@ def process_one(
     a bad input (the record says ``failed``), only for a cancel."""
     from deepfx.audio import inspect
     from deepfx.engine import run
-    from deepfx.outputs.audio import output_name
+    from deepfx.outputs.names import output_name
 
     t0 = time.monotonic()
     size, mtime = input_stamp(row.path)

@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from deepfx.errors import OutputError, first_line
+from deepfx.outputs.names import output_name  # the one naming rule (safe, 255 bytes)
 from deepfx.outputs.temps import atomic_output, os_error_message
 
 __all__ = ["DEFAULT_TEMPLATE", "FLOAT_SUBTYPES", "AudioWriter", "audio_format_for", "output_name"]
@@ -39,42 +40,6 @@ _FORMAT_OF_EXT = {
     "aiff": "AIFF",
     "aif": "AIFF",
 }
-
-
-def output_name(
-    template: str,
-    *,
-    stem: str,
-    label: str,
-    ext: str,
-    model: str = "",
-    index: int = 0,
-) -> str:
-    """The file name of one output, from ``template``.
-
-    Fields: ``{stem}`` (input file name without extension), ``{label}`` (the track or
-    ``labels``), ``{ext}`` (extension without the dot), ``{model}`` (model name with ``/``
-    replaced by ``_``) and ``{index}`` (position of the label in the card). Characters
-    that cannot appear in file names are replaced by ``_``.
-
-    Raises
-    ------
-    OutputError
-        The template names an unknown field or yields an empty / path-like name.
-    """
-    try:
-        name = template.format(
-            stem=stem, label=label, ext=ext, model=model.replace("/", "_"), index=index
-        )
-    except (KeyError, IndexError, ValueError) as exc:
-        raise OutputError(
-            f"bad name template {template!r} ({exc}); use the fields "
-            "{stem}, {label}, {ext}, {model}, {index}"
-        ) from None
-    name = "".join("_" if c in '/\\:*?"<>|\0' else c for c in name).strip()
-    if not name or name in (".", ".."):
-        raise OutputError(f"name template {template!r} gives an empty file name")
-    return name
 
 
 def audio_format_for(
