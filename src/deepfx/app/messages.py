@@ -71,6 +71,11 @@ HINTS: tuple[tuple[type[BaseException], str, str], ...] = (
         "Choose another output folder: inputs are never overwritten.",
     ),
     (E.OutputError, "Cannot write the output", "Choose another output folder in the Apply tab."),
+    (
+        E.ScaffoldError,
+        "Cannot create the model project",
+        "Pick an empty folder and a valid name, then try again.",
+    ),
     (E.UsageError, "Option not possible", "Change the option shown and try again."),
     (E.ModelNotFoundError, "Model not found", "Check the name (user/model) or the hub URL."),
     (E.NotInstalledError, "Not installed", "Install the model in the library first."),
