@@ -15,11 +15,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
-
 from deepfx.app import workers
-from deepfx.app.messages import Message, explain
-from deepfx.errors import Cancelled
+from deepfx.app.messages import Message
 
 __all__ = ["InstallJob", "InstallQueue"]
 
@@ -64,14 +61,9 @@ class InstallJob:
             self.eta_s = (self.total - done) / self.speed_bps if self.total else None
 
 
-class InstallQueue(QObject):
-    changed = Signal(object)  # InstallJob
-    finished = Signal(object)  # InstallJob (done, failed or cancelled)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.jobs: list[InstallJob] = []  # queued and running, in order
-        self.history: list[InstallJob] = []
+class InstallQueue(workers.JobQueue):
+    jobs: list[InstallJob]
+    history: list[InstallJob]
 
     def job(self, name: str) -> InstallJob | None:
         return next((j for j in self.jobs if j.name == name), None)
@@ -141,19 +133,6 @@ class InstallQueue(QObject):
         if job.total:
             job.done = job.total
         self._end(job)
-
-    def _failed(self, job: InstallJob, exc: BaseException) -> None:
-        job.message = explain(exc)
-        job.state = "cancelled" if isinstance(exc, Cancelled) else "failed"
-        self._end(job)
-
-    def _end(self, job: InstallJob) -> None:
-        if job in self.jobs:
-            self.jobs.remove(job)
-        self.history.append(job)
-        self.changed.emit(job)
-        self.finished.emit(job)
-        self._next()
 
 
 def _work(job: InstallJob) -> workers.Work:

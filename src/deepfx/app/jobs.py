@@ -11,11 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
-
 from deepfx.app import workers
-from deepfx.app.messages import Message, explain
-from deepfx.errors import Cancelled
+from deepfx.app.messages import Message
 
 __all__ = ["RunJob", "RunQueue", "output_groups"]
 
@@ -69,14 +66,9 @@ def output_groups(inputs: list[Path], out_dir: Path | None) -> dict[Path, list[P
     return groups
 
 
-class RunQueue(QObject):
-    changed = Signal(object)  # RunJob
-    finished = Signal(object)  # RunJob
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.jobs: list[RunJob] = []
-        self.history: list[RunJob] = []
+class RunQueue(workers.JobQueue):
+    jobs: list[RunJob]
+    history: list[RunJob]
 
     def enqueue(self, job: RunJob) -> RunJob:
         self.jobs.append(job)
@@ -130,19 +122,6 @@ class RunQueue(QObject):
         job.state, job.result, job.fraction, job.eta_s = "done", result, 1.0, 0.0
         job.stage = STAGES["done"]
         self._end(job)
-
-    def _failed(self, job: RunJob, exc: BaseException) -> None:
-        job.message = explain(exc)
-        job.state = "cancelled" if isinstance(exc, Cancelled) else "failed"
-        self._end(job)
-
-    def _end(self, job: RunJob) -> None:
-        if job in self.jobs:
-            self.jobs.remove(job)
-        self.history.append(job)
-        self.changed.emit(job)
-        self.finished.emit(job)
-        self._next()
 
 
 def _work(job: RunJob) -> workers.Work:

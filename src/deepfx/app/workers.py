@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 if TYPE_CHECKING:
     from deepfx.engine.events import CancelToken
 
-__all__ = ["Task", "pool", "start"]
+__all__ = ["JobQueue", "Task", "pool", "start"]
 
 Work = Callable[[Callable[[Any], None], "CancelToken"], Any]
 _RUNNING: set[Task] = set()  # keeps tasks (and their signal objects) alive until they end
@@ -105,3 +105,36 @@ def start(
 def running() -> int:
     """Tasks started and not yet ended (tests wait for 0)."""
     return len(_RUNNING)
+
+
+class JobQueue(QObject):
+    """What the install queue and the run queue share: jobs run one at a time, each ends
+    done, failed or cancelled (with a :class:`~deepfx.app.messages.Message`), moves to
+    ``history``, and the next starts. Subclasses fill ``jobs`` and define ``_next``."""
+
+    changed = Signal(object)  # the job
+    finished = Signal(object)  # the job (done, failed or cancelled)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[Any] = []  # queued and running, in order
+        self.history: list[Any] = []
+
+    def _next(self) -> None:
+        raise NotImplementedError
+
+    def _failed(self, job: Any, exc: BaseException) -> None:
+        from deepfx.app.messages import explain
+        from deepfx.errors import Cancelled
+
+        job.message = explain(exc)
+        job.state = "cancelled" if isinstance(exc, Cancelled) else "failed"
+        self._end(job)
+
+    def _end(self, job: Any) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
+        self.history.append(job)
+        self.changed.emit(job)
+        self.finished.emit(job)
+        self._next()
