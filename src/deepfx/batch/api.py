@@ -3,7 +3,9 @@
 The driver (this module) plans, skips what is verifiably done, hands the rest to the Ray
 actor pool, writes the manifest and reports progress. Workers only run files and publish
 outputs (:mod:`deepfx.batch.worker`). A lock file keeps two batches from writing into one
-output folder at once.
+output folder at once. With an fsspec URL as the output (:mod:`deepfx.batch.remote`) the
+driver keeps its working copy of the manifest in a private local folder, and writes it to
+the URL whole (temp name, then moved) every half minute and at the end.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -18,14 +21,18 @@ from pathlib import Path
 
 from deepfx.batch.executor import import_ray, plan_pool, ray_session, run_rows
 from deepfx.batch.inputs import Row, collect, keyed
-from deepfx.batch.manifest import Manifest, Record, input_stamp, verified
+from deepfx.batch.manifest import MANIFEST_NAME, Manifest, Record, input_stamp, verified
 from deepfx.batch.progress import BatchProgress, BatchProgressCallback
+from deepfx.batch.remote import Target, is_url, open_target
 from deepfx.batch.worker import STAGING_DIR, BatchOptions
 from deepfx.errors import OutputError, UsageError
 
 __all__ = ["BatchSummary", "batch"]
 
 LOCK_NAME = ".deepfx-batch.lock"
+
+#: Seconds between uploads of the manifest to a URL output during a run.
+MANIFEST_UPLOAD_S = 30.0
 
 
 @dataclass
@@ -34,8 +41,8 @@ class BatchSummary:
     order, and where the manifest is."""
 
     records: list[Record]
-    out_dir: Path
-    manifest: Path
+    out_dir: Path | str  # a str when the output is an fsspec URL
+    manifest: Path | str
     wall_s: float = 0.0
     pool: dict[str, float] = field(default_factory=dict)
 
@@ -97,8 +104,10 @@ def batch(
         A folder (recursive), a glob pattern, a ``.csv``/``.jsonl`` manifest with a
         ``path`` column (and optional ``output``), or a list of files.
     out_dir:
-        Output folder, shared by every node. Outputs mirror the inputs' relative paths;
-        ``out_dir/deepfx-batch.jsonl`` records every input's result.
+        Output folder, shared by every node, or an fsspec URL (``s3://bucket/prefix``,
+        ``gs://...``, ``file:///abs/path``; a ``str``) every node can write to. Outputs
+        mirror the inputs' relative paths; ``out_dir/deepfx-batch.jsonl`` records every
+        input's result.
     stems ... memory_budget_mb:
         As for :func:`deepfx.engine.run` (``forward_batch`` is its ``batch``).
     workers:
@@ -118,6 +127,7 @@ def batch(
     rest. A failed input does not stop the batch; check :attr:`BatchSummary.failed`.
     """
     import_ray()  # fail first, and say how to install it
+    target = open_target(str(out_dir)) if is_url(out_dir) else None
     t0 = time.monotonic()
     rows = _rows(inputs)
     options = BatchOptions(
@@ -133,28 +143,49 @@ def batch(
         memory_budget_mb=memory_budget_mb,
     )
     model_ref, config = _check_model(model, options, device)
-    out = Path(out_dir).expanduser().resolve()
+    if target is None:
+        out = Path(out_dir).expanduser().resolve()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder {out}: {exc}") from None
+        lock_path = out / LOCK_NAME
+    else:  # the manifest's working copy; the lock is per machine (object stores have none)
+        out = Path(tempfile.mkdtemp(prefix="dfx-batch-"))
+        url_hash = hashlib.sha256(target.url.rstrip("/").encode()).hexdigest()[:16]
+        lock_path = Path(tempfile.gettempdir()) / f"deepfx-batch-{url_hash}.lock"
+    where = target.url if target is not None else out
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {out}: {exc}") from None
-    _refuse_inputs_inside(rows, out)
+        local_out = out if target is None else target.local_root
+        if local_out is not None:
+            _refuse_inputs_inside(rows, local_out)
 
-    from filelock import FileLock, Timeout
+        from filelock import FileLock, Timeout
 
-    lock = FileLock(str(out / LOCK_NAME))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise UsageError(
-            f"another deepfx batch is writing into {out}; wait for it or use another -o folder"
-        ) from None
+        lock = FileLock(str(lock_path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise UsageError(
+                f"another deepfx batch is writing into {where}; wait for it or use another "
+                "-o folder"
+            ) from None
+    except BaseException:
+        if target is not None:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     manifest = Manifest(out)
     staging = out / STAGING_DIR
+    uploaded = time.monotonic()
     try:
         shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
+        if target is not None:
+            target.remove_leftovers()
+            text = target.read_text(MANIFEST_NAME)
+            if text is not None:
+                manifest.path.write_text(text, encoding="utf-8")
         previous = manifest.load()
-        todo, results = _plan(rows, previous, out, config, manifest)
+        todo, results = _plan(rows, previous, out, config, manifest, target)
         audio = _durations(todo)
         total_audio = sum(audio.values()) + sum(r.audio_s for r in results.values())
         state = BatchProgress(
@@ -181,7 +212,7 @@ def batch(
                     ray,
                     todo,
                     model=model_ref,
-                    out_dir=out,
+                    out_dir=out if target is None else target.url,
                     options=options,
                     config=config,
                     device=device,
@@ -191,9 +222,12 @@ def batch(
                 for rec in records:
                     if rec.key in results:  # a retried task's second answer: keep the first
                         continue
-                    rec = _check_published(rec, out)
+                    rec = _check_published(rec, out, target)
                     results[rec.key] = rec
                     manifest.append(rec)
+                    if target is not None and time.monotonic() - uploaded > MANIFEST_UPLOAD_S:
+                        target.write_text(MANIFEST_NAME, manifest.text())
+                        uploaded = time.monotonic()
                     state = replace(
                         state,
                         files_done=state.files_done + 1,
@@ -219,13 +253,18 @@ def batch(
     finally:
         try:
             manifest.compact()
+            if target is not None:
+                target.write_text(MANIFEST_NAME, manifest.text())
+                target.remove_leftovers()
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            if target is not None:
+                shutil.rmtree(out, ignore_errors=True)
             lock.release()
     return BatchSummary(
         records=[results[r.key] for r in rows],
-        out_dir=out,
-        manifest=manifest.path,
+        out_dir=out if target is None else target.url,
+        manifest=manifest.path if target is None else target.display(MANIFEST_NAME),
         wall_s=time.monotonic() - t0,
         pool=pool_info,
     )
@@ -301,6 +340,7 @@ def _plan(
     out: Path,
     config: str,
     manifest: Manifest,
+    target: Target | None = None,
 ) -> tuple[list[Row], dict[str, Record]]:
     """Split rows into those to run and those verifiably done (recorded as skipped)."""
     todo: list[Row] = []
@@ -311,7 +351,7 @@ def _plan(
         if (
             prev is not None
             and prev.input == str(row.path)
-            and verified(prev, out, config=config, stamp=stamp)
+            and verified(prev, out, config=config, stamp=stamp, target=target)
         ):
             rec = replace(prev, status="skipped", wall_s=0.0)
             done[row.key] = rec
@@ -340,23 +380,26 @@ def _local_cpus(workers: int | None, threads: int | None) -> int | None:
     return workers * (threads or 1) if workers else None
 
 
-def _check_published(rec: Record, out: Path) -> Record:
+def _check_published(rec: Record, out: Path, target: Target | None = None) -> Record:
     """An ``ok`` record whose outputs are not in place (size differs, file missing) is a
     failure, not a success: the shared folder is not shared, or something removed them."""
     if rec.status != "ok":
         return rec
     for o in rec.outputs:
-        try:
-            size = (out / o.path).stat().st_size
-        except OSError:
-            size = -1
+        if target is not None:
+            size = target.size(o.path)
+        else:
+            try:
+                size = (out / o.path).stat().st_size
+            except OSError:
+                size = -1
         if size != o.size:
             return replace(
                 rec,
                 status="failed",
                 outputs=[],
                 error_class="OutputError",
-                error=f"output {o.path} is not in {out} as the worker wrote it; is -o a "
-                "folder every Ray node shares at the same path?",
+                error=f"output {o.path} is not in {target.url if target else out} as the "
+                "worker wrote it; is -o a folder every Ray node shares at the same path?",
             )
     return rec

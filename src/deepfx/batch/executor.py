@@ -196,7 +196,7 @@ def run_rows(
     rows: list[Row],
     *,
     model: str,
-    out_dir: Path,
+    out_dir: Path | str,
     options: BatchOptions,
     config: str,
     device: str,

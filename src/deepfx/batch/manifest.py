@@ -18,9 +18,12 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from deepfx._fs import atomic_write_text
+
+if TYPE_CHECKING:
+    from deepfx.batch.remote import Target
 
 __all__ = ["MANIFEST_NAME", "Manifest", "OutputFile", "Record", "file_sha256", "verified"]
 
@@ -85,14 +88,26 @@ def input_stamp(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def verified(record: Record, out_dir: Path, *, config: str, stamp: tuple[int, int]) -> bool:
+def verified(
+    record: Record,
+    out_dir: Path,
+    *,
+    config: str,
+    stamp: tuple[int, int],
+    target: Target | None = None,
+) -> bool:
     """True when ``record`` proves its input is done: it succeeded with the same config,
-    the input is unchanged, and every output exists with the recorded size and hash."""
+    the input is unchanged, and every output exists with the recorded size and hash (on
+    ``target`` when given: ``fs.info`` size, then the bytes read back and hashed)."""
     if record.status not in ("ok", "skipped") or not record.outputs:
         return False
     if record.config != config or (record.input_size, record.input_mtime_ns) != stamp:
         return False
     for out in record.outputs:
+        if target is not None:
+            if not target.matches(out.path, out.size, out.sha256):
+                return False
+            continue
         path = out_dir / out.path
         try:
             if path.stat().st_size != out.size:
@@ -140,11 +155,14 @@ class Manifest:
         os.fsync(self._fh.fileno())
         self.records[record.key] = record
 
+    def text(self) -> str:
+        """The manifest with one line per input (sorted by key)."""
+        return "".join(self.records[k].to_json() + "\n" for k in sorted(self.records))
+
     def compact(self) -> None:
         """Rewrite the manifest atomically with one line per input (sorted by key)."""
         self.close()
-        text = "".join(self.records[k].to_json() + "\n" for k in sorted(self.records))
-        atomic_write_text(self.path, text)
+        atomic_write_text(self.path, self.text())
 
     def close(self) -> None:
         if self._fh is not None:

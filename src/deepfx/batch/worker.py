@@ -6,7 +6,9 @@ files, renamed when complete); the finished outputs are hashed there, then each 
 to its final place with :func:`os.replace`. A retried task (worker lost, actor restarted)
 does the same work again in a new staging folder and replaces the same destinations with
 complete files, so an output is never duplicated, never half-written, never under a
-second name. Any error of one input becomes a ``failed`` record: the batch goes on.
+second name. With an fsspec URL as the output (:mod:`deepfx.batch.remote`) the staging
+folder is a private local one and each hashed file is uploaded under a temp name and moved
+into place instead. Any error of one input becomes a ``failed`` record: the batch goes on.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from deepfx.batch.inputs import Row
 from deepfx.batch.manifest import OutputFile, Record, file_sha256, input_stamp
+from deepfx.batch.remote import Target, is_url, open_target
 from deepfx.errors import Cancelled
 
 __all__ = ["STAGING_DIR", "BatchOptions", "Worker", "process_one"]
@@ -71,7 +74,8 @@ class Worker:
 
         from deepfx.model import load_model
 
-        self.out_dir = Path(out_dir)
+        self.target: Target | None = open_target(out_dir) if is_url(out_dir) else None
+        self.out_dir = Path(out_dir) if self.target is None else Path(tempfile.gettempdir())
         self.options = options
         self.config = config
         self.load_error: BaseException | None = None
@@ -93,6 +97,7 @@ class Worker:
             self.options,
             config=self.config,
             load_error=self.load_error,
+            target=self.target,
         )
         rec.node, rec.gpu_ids = node, list(gpu_ids or [])
         return rec
@@ -106,9 +111,11 @@ def process_one(
     *,
     config: str,
     load_error: BaseException | None = None,
+    target: Target | None = None,
 ) -> Record:
-    """Run ``model`` on ``row`` and move its outputs into ``out_dir``; never raises for
-    a bad input (the record says ``failed``), only for a cancel."""
+    """Run ``model`` on ``row`` and move its outputs into ``out_dir`` (or, with a
+    ``target``, stage them under ``out_dir``, a local folder, and upload them to the
+    target); never raises for a bad input (the record says ``failed``), only for a cancel."""
     from deepfx.audio import inspect
     from deepfx.engine import run
     from deepfx.outputs.names import output_name
@@ -123,7 +130,7 @@ def process_one(
         input_size=size,
         input_mtime_ns=mtime,
     )
-    staging_root = out_dir / STAGING_DIR
+    staging_root = out_dir / (STAGING_DIR if target is None else f"{STAGING_DIR}-{os.getuid()}")
     stage: Path | None = None
     try:
         if load_error is not None:
@@ -134,7 +141,7 @@ def process_one(
         (res,) = run(model, [row.path], stage, **options.run_kwargs())
         key = PurePosixPath(row.key)
         labels = list(model.card.labels)
-        moves: list[tuple[Path, Path]] = []
+        moves: list[tuple[Path, str]] = []
         for label, staged in res.files.items():
             name = output_name(
                 options.name_template,
@@ -150,8 +157,12 @@ def process_one(
                     label=label, path=rel, size=staged.stat().st_size, sha256=file_sha256(staged)
                 )
             )
-            moves.append((staged, out_dir / rel))
-        for staged, dest in moves:
+            moves.append((staged, rel))
+        for staged, rel in moves:
+            if target is not None:
+                target.upload(staged, rel)
+                continue
+            dest = out_dir / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged, dest)
         rec.status = "ok"

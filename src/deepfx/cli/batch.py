@@ -69,6 +69,10 @@ def batch_command(**params: Any) -> None:
     stems = kwargs.pop("stems", None)
     console = Console(stderr=True)
     _require_ray(console)
+    from deepfx.batch.remote import is_url, open_target
+
+    if is_url(kwargs["out_dir"]):
+        open_target(kwargs["out_dir"])  # a bad URL is one line, before any bar is drawn
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with RichBatchProgress(console, disable=quiet) as bar:
@@ -160,7 +164,11 @@ def _signature() -> inspect.Signature:
             ),
         )
     )
-    params += [p for name, p in run_params.items() if name in SHARED]
+    params += [
+        _out_option(p) if name == "out_dir" else p
+        for name, p in run_params.items()
+        if name in SHARED
+    ]
     own: list[tuple[str, Any, Any]] = [
         (
             "workers",
@@ -195,6 +203,19 @@ def _signature() -> inspect.Signature:
     ]
     kinds = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
     return inspect.Signature(kinds)
+
+
+def _out_option(param: inspect.Parameter) -> inspect.Parameter:
+    """`deepfx run`'s -o, as a string: it may be an fsspec URL (a Path would fold its //)."""
+    return param.replace(
+        annotation=str,
+        default=typer.Option(
+            ...,
+            "-o",
+            "--out",
+            help="Output folder every node sees, or an fsspec URL (s3://bucket/prefix, ...).",
+        ),
+    )
 
 
 batch_command.__signature__ = _signature()  # type: ignore[attr-defined]
