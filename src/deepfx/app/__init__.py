@@ -15,11 +15,6 @@ store + hub, no Qt), ``audacity_state``, ``devices``, ``messages``, ``workers``,
 
 from __future__ import annotations
 
-__all__ = ["main"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Start the window and run Qt's event loop; returns the exit status."""
-    from deepfx.app.window import run_app
-
-    return run_app(argv)
+# The package imports none of its modules (they import each other through it): the entry
+# point is ``deepfx.app.window.run_app``.
+__all__: list[str] = []

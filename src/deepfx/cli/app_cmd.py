@@ -23,6 +23,6 @@ def register(app: typer.Typer) -> None:
                 "the window needs PySide6 and pyqtgraph; install them with "
                 "`pip install 'deepfx[app]'` (or run scripts/install.sh)"
             ) from None
-        from deepfx.app import main
+        from deepfx.app.window import run_app
 
-        raise typer.Exit(main())
+        raise typer.Exit(run_app(None))

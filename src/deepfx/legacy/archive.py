@@ -575,7 +575,7 @@ def _same_output(a: Path, b: Path, card: object) -> bool:
     import numpy as np
     import torch
 
-    from deepfx.exporting import compare_outputs
+    from deepfx.contract import compare_outputs
 
     rate = int(getattr(card, "sample_rate", 16000) or 16000)
     channels = 2 if getattr(card, "multichannel", False) else 1

@@ -17,6 +17,6 @@ See ``docs/serve.md``.
 
 from __future__ import annotations
 
-__all__ = ["ServeOptions"]
-
-from deepfx.serve.server import ServeOptions
+# The package imports none of its modules (they import each other through it): use
+# ``deepfx.serve.server.ServeOptions`` / ``serve()``.
+__all__: list[str] = []
