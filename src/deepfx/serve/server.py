@@ -68,7 +68,8 @@ def served_models(names: Sequence[str] = ()) -> list[ServedModel]:
     for name in wanted:
         if name not in installed:
             raise NotInstalledError(name)
-        out.append(ServedModel(name, load_card(installed[name].folder, strict=False)))
+        folder = installed[name].folder
+        out.append(ServedModel(name, load_card(folder, strict=False), folder))
     if not out:
         raise UsageError(
             "no models are installed; install one first, e.g. "

@@ -7,10 +7,12 @@ that results' download URLs are built on.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -30,10 +32,13 @@ __all__ = ["ServedModel", "ServerState", "Target", "error", "target"]
 
 @dataclass(frozen=True)
 class ServedModel:
-    """An installed model this server serves (card read once at start)."""
+    """An installed model this server serves (card read once at start). ``folder`` is its
+    installed folder, found at start: the server serves the store it was started on, even
+    if ``DEEPFX_HOME`` changes later in the process."""
 
     name: str
     card: ModelCard
+    folder: Path | None = None
 
     @property
     def path(self) -> str:
@@ -56,7 +61,7 @@ class ServerState:
         self.storage = storage
         self.device = device
         self.jobs = JobRegistry(ttl_s=storage.ttl_s)
-        self.cache = ModelCache(loader or _load)
+        self.cache = ModelCache(loader or functools.partial(_load, self.models))
         self._devices_fn = devices or detect_accelerators
         self._devices: list[str] | None = None
         self._devices_lock = threading.Lock()
@@ -75,7 +80,10 @@ class ServerState:
         return ["auto", "cpu", *acc] if acc else []
 
 
-def _load(name: str, device: str) -> Model:
+def _load(models: dict[str, ServedModel], name: str, device: str) -> Model:
+    served = models.get(name)
+    if served is not None and served.folder is not None:
+        return Model(served.folder, served.card, name=name, device=device).load()
     return load_model(name, device=device).load()
 
 
