@@ -34,12 +34,22 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from deepfx.errors import UsageError
 
 __all__ = [
     "DEFAULT_ENDPOINT",
+    "app_config",
+    "app_font_dir",
+    "app_log",
+    "child_environment",
+    "legacy_base_python",
+    "legacy_venv",
+    "process_environment",
+    "pyenv_root",
+    "ray_address",
     "HUB_METADATA_MAX_BYTES",
     "curated_lists",
     "debug",
@@ -189,3 +199,55 @@ def debug() -> bool:
     """``DEEPFX_DEBUG`` set to anything: error lines come with their traceback. Never an
     error itself (it is read while reporting one)."""
     return bool(os.environ.get("DEEPFX_DEBUG"))
+
+
+def _path(var: str) -> Path | None:
+    value = os.environ.get(var)
+    return Path(value).expanduser() if value else None
+
+
+def app_config() -> Path | None:
+    """``DEEPFX_APP_CONFIG``: the window's settings file (default: the user config folder)."""
+    return _path("DEEPFX_APP_CONFIG")
+
+
+def app_log() -> Path | None:
+    """``DEEPFX_APP_LOG``: the window's log file (default: the user log folder)."""
+    return _path("DEEPFX_APP_LOG")
+
+
+def app_font_dir() -> Path | None:
+    """``DEEPFX_APP_FONT_DIR``: a folder holding DejaVuSans.ttf for the window, tried first."""
+    return _path("DEEPFX_APP_FONT_DIR")
+
+
+def legacy_base_python() -> Path | None:
+    """``DEEPFX_LEGACY_BASE_PYTHON``: the Python 3.9 to build the torch 1.9 runtime from."""
+    return _path("DEEPFX_LEGACY_BASE_PYTHON")
+
+
+def legacy_venv() -> Path | None:
+    """``DEEPFX_LEGACY_VENV``: where the torch 1.9 runtime lives (default: the user cache)."""
+    return _path("DEEPFX_LEGACY_VENV")
+
+
+def pyenv_root() -> Path:
+    """``PYENV_ROOT`` (default ``~/.pyenv``): where pyenv's Pythons are looked for."""
+    return _path("PYENV_ROOT") or Path.home() / ".pyenv"
+
+
+def ray_address() -> str | None:
+    """``RAY_ADDRESS``: the Ray cluster ``deepfx batch`` joins (default: a private local one)."""
+    return os.environ.get("RAY_ADDRESS") or None
+
+
+def child_environment(*, drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """A copy of this process's environment for a child process, less ``drop``."""
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def process_environment() -> MutableMapping[str, str]:
+    """This process's environment itself, for the one job that must *set* variables its
+    child runtime reads (the local Ray of ``deepfx batch``, restored afterwards). Settings
+    are read through the functions above, never through this."""
+    return os.environ

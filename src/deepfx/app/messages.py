@@ -10,7 +10,6 @@ hint for the window ("Open Settings to change the hub endpoint"). Anything that 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,9 +159,11 @@ def _one_line(text: str) -> str:
 
 def log_path() -> Path:
     """The app's log file: ``DEEPFX_APP_LOG``, else ``<user log dir>/deepfx/app.log``."""
-    env = os.environ.get("DEEPFX_APP_LOG")
+    from deepfx.settings import app_log
+
+    env = app_log()
     if env:
-        return Path(env)
+        return env
     from platformdirs import user_log_dir
 
     return Path(user_log_dir("deepfx", appauthor=False)) / "app.log"

@@ -18,9 +18,11 @@ __all__ = ["AppSettings", "config_path"]
 
 
 def config_path() -> Path:
-    env = os.environ.get("DEEPFX_APP_CONFIG")
+    from deepfx.settings import app_config
+
+    env = app_config()
     if env:
-        return Path(env)
+        return env
     from platformdirs import user_config_dir
 
     return Path(user_config_dir("deepfx", appauthor=False)) / "app.ini"

@@ -3,7 +3,6 @@ colours of the domain chips, and the style sheet."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 __all__ = ["CHIP_COLORS", "FONT_FAMILY", "STYLE", "apply_theme", "font_files"]
@@ -71,7 +70,10 @@ QStatusBar QLabel {{ padding: 2px 10px; }}
 
 def font_files() -> list[Path]:
     """DejaVu Sans regular and bold, where installed (``DEEPFX_APP_FONT_DIR`` first)."""
-    dirs = [os.environ["DEEPFX_APP_FONT_DIR"]] if os.environ.get("DEEPFX_APP_FONT_DIR") else []
+    from deepfx.settings import app_font_dir
+
+    first = app_font_dir()
+    dirs = [str(first)] if first else []
     for d in [*dirs, *FONT_DIRS]:
         regular = Path(d) / "DejaVuSans.ttf"
         if regular.is_file():

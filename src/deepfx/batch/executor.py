@@ -28,6 +28,7 @@ from deepfx.batch.inputs import Row
 from deepfx.batch.manifest import Record
 from deepfx.batch.worker import BatchOptions, Worker
 from deepfx.errors import UsageError
+from deepfx.settings import child_environment, process_environment, ray_address
 
 __all__ = ["RAY_INSTALL_HINT", "Pool", "import_ray", "plan_pool", "ray_session", "run_rows"]
 
@@ -94,15 +95,16 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
     """Connect to ``address`` (or ``RAY_ADDRESS``), else start a private local Ray; yield
     the ``ray`` module and shut down (and clean up) on exit."""
     ray = import_ray()
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = address or ray_address()
     if ray.is_initialized():  # the caller's own session: use it, leave it running
         yield ray
         return
-    saved = dict(os.environ)
+    environ = process_environment()  # set for the local Ray's processes, restored below
+    saved = dict(environ)
     tmp: str | None = None
     cluster_flag: bool | None = None
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the driver's C++ log on stderr
+    environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the driver's C++ log on stderr
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
@@ -116,19 +118,19 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
         else:
             # Ray turns token auth on for a new local cluster; hand it a fresh token in the
             # environment so it never writes one to ~/.ray/auth_token
-            if os.environ.get("RAY_AUTH_MODE", "token") == "token":
-                os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+            if environ.get("RAY_AUTH_MODE", "token") == "token":
+                environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
             # Ray maps the node address to the machine's network address (and its servers
             # then listen on every interface) unless it is told the cluster is local-only:
             # the variable for its children, the constant for this process
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+            environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
             from ray._private import ray_constants
 
             cluster_flag = ray_constants.ENABLE_RAY_CLUSTER
             ray_constants.ENABLE_RAY_CLUSTER = False
             # short path: Ray's Unix sockets live under it (107-byte limit)
             tmp = tempfile.mkdtemp(prefix="dfx-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
-            os.environ["RAY_TMPDIR"] = tmp  # Ray's default temp root (it uses tmp/ray)
+            environ["RAY_TMPDIR"] = tmp  # Ray's default temp root (it uses tmp/ray)
             os.mkdir(os.path.join(tmp, "ray"))
             ray.init(
                 address="local",
@@ -150,15 +152,15 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
             from ray._private import ray_constants
 
             ray_constants.ENABLE_RAY_CLUSTER = cluster_flag
-        os.environ.clear()
-        os.environ.update(saved)
+        environ.clear()
+        environ.update(saved)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _runtime_env() -> dict[str, Any]:
     """Environment the workers need to find models installed like the driver's."""
-    env = {k: os.environ[k] for k in ("DEEPFX_HOME",) if k in os.environ}
+    env = {k: v for k, v in child_environment().items() if k == "DEEPFX_HOME"}
     return {"env_vars": env} if env else {}
 
 

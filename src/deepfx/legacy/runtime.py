@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from deepfx.errors import UsageError
+from deepfx.settings import child_environment, legacy_base_python, legacy_venv, pyenv_root
 
 __all__ = [
     "LEGACY_REQUIREMENTS",
@@ -85,7 +86,7 @@ class LegacyRuntime:
     python: Path
 
     def _call(self, args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        env = child_environment(drop=("PYTHONPATH", "PYTHONHOME"))
         env.setdefault("OMP_NUM_THREADS", "1")
         return subprocess.run(
             [str(self.python), str(_WORKER), *args],
@@ -181,7 +182,7 @@ class LegacyRuntime:
     ) -> subprocess.CompletedProcess[str]:
         """Run a Python file in the legacy interpreter (how tests build genuine fixtures
         with torch 1.9 + audacitorch, as contributors did)."""
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        env = child_environment(drop=("PYTHONPATH", "PYTHONHOME"))
         return subprocess.run(
             [str(self.python), str(script), *args],
             capture_output=True,
@@ -216,10 +217,10 @@ def find_base_python() -> Path | None:
     even where 3.9 is not the active pyenv version, and then fails when run."""
     import shutil
 
-    env = os.environ.get("DEEPFX_LEGACY_BASE_PYTHON")
+    env = legacy_base_python()
     if env:
-        return Path(env)
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+        return env
+    root = pyenv_root() / "versions"
     candidates = [Path(p) for p in [shutil.which("python3.9")] if p]
     candidates += sorted(root.glob("3.9*/bin/python"), reverse=True)
     for candidate in candidates:
@@ -243,9 +244,9 @@ def _is_python39(python: Path) -> bool:
 
 def default_venv() -> Path:
     """Where the runtime lives: ``$DEEPFX_LEGACY_VENV``, else deepfx's user cache folder."""
-    env = os.environ.get("DEEPFX_LEGACY_VENV")
+    env = legacy_venv()
     if env:
-        return Path(env).expanduser()
+        return env
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("deepfx")) / "legacy-venv"
