@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -46,6 +45,8 @@ NODE = {
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
+    from deepfx.batch.executor import local_token
+
     base = Path(tempfile.mkdtemp(prefix="dfxt-", dir="/tmp"))  # short: Unix socket paths
     home = base / "home"
     home.mkdir()
@@ -54,7 +55,9 @@ def cluster() -> Iterator[Any]:
     os.environ.update(
         HOME=str(home),
         RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN=secrets.token_hex(32),
+        # deepfx's own token for this process: Ray's driver keeps the first token it reads,
+        # and later local sessions in this process (other test modules) use deepfx's
+        RAY_AUTH_TOKEN=local_token(),
         RAY_USAGE_STATS_ENABLED="0",
         RAY_TMPDIR=str(base),
         # Ray maps 127.0.0.1 in an address to the machine's IP unless told the cluster is

@@ -90,6 +90,18 @@ def plan_pool(
     return Pool(workers=workers, num_cpus=cpus, num_gpus=gpus)
 
 
+_TOKEN: list[str] = []
+
+
+def local_token() -> str:
+    """The auth token of this process's local Rays: one per process, because Ray's driver
+    reads its token once and keeps it, so a second local Ray with a new token would be
+    refused ("InvalidAuthToken")."""
+    if not _TOKEN:
+        _TOKEN.append(secrets.token_hex(32))
+    return _TOKEN[0]
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator[Any]:
     """Connect to ``address`` (or ``RAY_ADDRESS``), else start a private local Ray; yield
@@ -119,7 +131,7 @@ def ray_session(address: str | None, *, num_cpus: int | None = None) -> Iterator
             # Ray turns token auth on for a new local cluster; hand it a fresh token in the
             # environment so it never writes one to ~/.ray/auth_token
             if environ.get("RAY_AUTH_MODE", "token") == "token":
-                environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+                environ.setdefault("RAY_AUTH_TOKEN", local_token())
             # Ray maps the node address to the machine's network address (and its servers
             # then listen on every interface) unless it is told the cluster is local-only:
             # the variable for its children, the constant for this process
