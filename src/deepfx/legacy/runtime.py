@@ -86,10 +86,23 @@ class LegacyRuntime:
     python: Path
 
     def _call(self, args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+        return self._python(_WORKER, args, timeout=timeout, extra_env={"OMP_NUM_THREADS": "1"})
+
+    def _python(
+        self,
+        script: str | os.PathLike[str],
+        args: Sequence[str],
+        *,
+        timeout: float,
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``script`` in the legacy interpreter, without this venv's Python paths;
+        ``extra_env`` fills variables the environment does not set."""
         env = child_environment(drop=("PYTHONPATH", "PYTHONHOME"))
-        env.setdefault("OMP_NUM_THREADS", "1")
+        for key, value in (extra_env or {}).items():
+            env.setdefault(key, value)
         return subprocess.run(
-            [str(self.python), str(_WORKER), *args],
+            [str(self.python), str(script), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -182,15 +195,7 @@ class LegacyRuntime:
     ) -> subprocess.CompletedProcess[str]:
         """Run a Python file in the legacy interpreter (how tests build genuine fixtures
         with torch 1.9 + audacitorch, as contributors did)."""
-        env = child_environment(drop=("PYTHONPATH", "PYTHONHOME"))
-        return subprocess.run(
-            [str(self.python), str(script), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
+        return self._python(script, args, timeout=timeout)
 
 
 def _signal_name(num: int) -> str:
