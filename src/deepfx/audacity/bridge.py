@@ -232,24 +232,24 @@ def apply(
         Talking to Audacity failed.
     """
     from deepfx.engine.options import check_stems
+    from deepfx.model import Model as _Model
     from deepfx.model import load_model
 
-    loaded = load_model(model, device=device, threads=threads)  # type: ignore[arg-type]
-    loaded.load()
-    kept = check_stems(loaded.card, stems, model_name=loaded.name)  # before Audacity is touched
-    with _connected(pipe, timeout_s) as p, _scratch_dir() as scratch:
+    with _connected(pipe, timeout_s) as p, _scratch_dir(_model_label(model)) as scratch:
+        # "nothing selected" is said at once, before the model's seconds of loading
         tracks = _tracks(p)
+        if not any(t.selected and t.is_wave for t in tracks):
+            raise SelectionError(_NOTHING_SELECTED)
+        if on_progress and not isinstance(model, _Model):
+            on_progress(ApplyProgress("loading", _model_label(model), 0, 1))
+        loaded = load_model(model, device=device, threads=threads)  # type: ignore[arg-type]
+        loaded.load()
+        kept = check_stems(loaded.card, stems, model_name=loaded.name)  # before any change
         selection = _read_selection(p, tracks)
         if selection is None or not selection.tracks:
-            raise SelectionError(
-                "no audio track is selected in Audacity: select a time range on one or more "
-                "audio tracks, then run again"
-            )
+            raise SelectionError(_NOTHING_SELECTED)
         if selection.duration_s <= 0:
-            raise SelectionError(
-                "the selection in Audacity is empty (a cursor, not a range): drag over the "
-                "audio to process, then run again"
-            )
+            selection = _whole_tracks(selection)
         was_selected = tuple(t for t in tracks if t.selected)
         job = _Apply(
             p, loaded, tracks, selection, scratch, kept, per_channel, device, threads,
@@ -271,6 +271,35 @@ def apply(
         end_s=end_s,
         added=tuple(job.added),
     )
+
+
+_NOTHING_SELECTED = (
+    "no audio track is selected in Audacity: click one or more audio tracks (or select a "
+    "time range on them), then run again"
+)
+
+
+def _model_label(model: object) -> str:
+    """A short, readable name of what is being applied (for progress and temp folders)."""
+    name = getattr(model, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    text = str(model).rstrip("/")
+    if "/" in text and not Path(text).exists():
+        return text  # an installed model's org/name
+    return Path(text).name or text
+
+
+def _whole_tracks(selection: Selection) -> Selection:
+    """No time range (a cursor): like Audacity's own effects, take the selected tracks
+    whole, from the earliest start to the latest end among them."""
+    starts = [t.start_s for t in selection.tracks if t.start_s is not None]
+    ends = [t.end_s for t in selection.tracks if t.end_s is not None]
+    if not starts or not ends or max(ends) <= min(starts):
+        raise SelectionError(
+            "the selected audio tracks hold no audio: select tracks with audio, then run again"
+        )
+    return Selection(start_s=min(starts), end_s=max(ends), tracks=selection.tracks)
 
 
 @dataclass
@@ -331,8 +360,13 @@ def _connected(pipe: AudacityPipe | None, timeout_s: float) -> Iterator[Audacity
 
 
 @contextlib.contextmanager
-def _scratch_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="deepfx-audacity-"))
+def _scratch_dir(label: str = "") -> Iterator[Path]:
+    """A private (0700) folder for the exchanged files. Its name carries the model, since
+    Audacity's History window shows each import's path (``Imported '<folder>/<name>'``)."""
+    from deepfx.outputs.names import safe_component
+
+    tag = safe_component(label.replace("/", " "))[:60] if label else "audacity"
+    path = Path(tempfile.mkdtemp(prefix=f"deepfx {tag} "))
     try:
         yield path
     finally:
@@ -574,6 +608,54 @@ def _track_name(text: str) -> str:
     return " ".join(text.replace('"', "'").split())
 
 
+def _short_model(name: str) -> str:
+    """``builtin/hpss`` -> ``hpss``: what a track name adds when it must say the model."""
+    return name.rsplit("/", 1)[-1] or name
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)``... the first not in ``taken`` (compared
+    case-insensitively, like file names on macOS and Windows)."""
+    folded = {t.casefold() for t in taken}
+    n, candidate = 1, name
+    while candidate.casefold() in folded:
+        n += 1
+        candidate = f"{name} ({n})"
+    return candidate
+
+
+def effect_track_names(
+    model: str, wanted: Sequence[tuple[str, str]], existing: Sequence[str]
+) -> list[str]:
+    """The names of the tracks one apply adds, for (source track, output label) pairs.
+
+    ``"<track> - <label>"``; when that is taken (a track of the project, or an earlier
+    output of this apply) the model says what made it: ``"voice - vocals (demucs_extra)"``;
+    when that is taken too (a repeated apply), a number: ``"voice - vocals (demucs_extra)
+    (2)"``. Each name is also the name of the file Audacity imports (the clip is titled
+    after it), so it is a safe file name (:func:`deepfx.outputs.names.plan_names`).
+    """
+    from deepfx.outputs.names import OutputNaming, output_name, plan_names
+
+    taken = {f"{n}.wav".casefold() for n in existing}
+    out: list[str] = []
+    for stem, label in wanted:
+        plain = output_name("{stem} - {label}.wav", stem=_track_name(stem), label=label, ext="wav")
+        template = "{stem} - {label}.{ext}"
+        if plain.casefold() in taken:
+            template = "{stem} - {label} ({model}).{ext}"
+        (names,) = plan_names(
+            [OutputNaming(_track_name(stem), ((_track_name(label), 0, "wav"),))],
+            template=template,
+            model=_short_model(model),
+            taken=sorted(taken),
+        )
+        chosen = names[_track_name(label)]
+        taken.add(chosen.casefold())
+        out.append(_track_name(chosen[: -len(".wav")]))
+    return out
+
+
 def _add_results(job: _Apply, results: list[Any]) -> None:
     """Import everything; on any failure remove what was added, then re-raise."""
     try:
@@ -586,25 +668,6 @@ def _add_results(job: _Apply, results: list[Any]) -> None:
     except BaseException:
         _remove_added(job.pipe, job.base)
         raise
-    _push_history(job.pipe)
-
-
-def _push_history(pipe: AudacityPipe) -> None:
-    """Make Audacity record the current state as an undo step.
-
-    Scripted ``SetTrack:``, ``SetClip:`` and ``SetLabel:`` change the project without an
-    undo step, so the next ``Undo:`` (the selection measurement of a later run, or the
-    user's Ctrl+Z then Ctrl+Y) would silently revert our names, positions and label
-    texts. Adding and removing an empty label track records two steps that, together,
-    change nothing but capture everything before them.
-    """
-    pipe.do("NewLabelTrack")
-    now = _tracks(pipe)
-    last = now[-1]
-    if last.kind != "label":
-        raise AudacityCommandError("NewLabelTrack did not add a label track at the end")
-    pipe.do("SelectTracks", Track=last.index, TrackCount=1, Mode="Set")
-    pipe.do("RemoveTracks")
 
 
 def _remove_added(pipe: AudacityPipe, base: int) -> None:
@@ -615,69 +678,148 @@ def _remove_added(pipe: AudacityPipe, base: int) -> None:
             pipe.do("RemoveTracks")
 
 
+def _lof_line(path: Path, offset_s: float) -> str:
+    return f'file "{path}" offset {offset_s!r}'
+
+
 def _add_effect_tracks(job: _Apply, results: list[Any]) -> None:
+    """Every output in one ``Import2`` of a list-of-files (``.lof``) file.
+
+    Each output is written as ``<track name>.wav`` in the private scratch folder, and the
+    ``.lof`` line gives its offset: Audacity then names the track and its clip after the
+    file and places it at the selection start while importing, so each output is exactly
+    one undo step ("Imported '<folder>/voice - harmonic.wav'") that holds its name and
+    position (a scripted ``SetTrack:``/``SetClip:`` would record no step, and Ctrl+Z then
+    Ctrl+Y would lose them). Audacity 3.2 answers ``Failed!`` to a ``.lof`` import that
+    worked, so the result is checked in the track list instead.
+    """
     import soundfile as sf
 
     pipe, rate, start_s, added, base = job.pipe, job.rate, job.start_s, job.added, job.base
-    for n, (track, result) in enumerate(zip(job.selection.tracks, results, strict=True)):
-        job.progress("adding", track.name, n)
+    planned: list[tuple[TrackInfo, str, np.ndarray]] = []
+    for track, result in zip(job.selection.tracks, results, strict=True):
+        for label, audio in result.tracks.items():
+            planned.append((track, str(label), np.asarray(audio, dtype=np.float32)))
+    names = effect_track_names(
+        job.model.name, [(t.name, label) for t, label, _ in planned], [t.name for t in job.tracks]
+    )
+    lines = []
+    for n, ((track, _label, audio), name) in enumerate(zip(planned, names, strict=True)):
+        job.progress("adding", track.name, job.selection.tracks.index(track))
         job.check_cancel()
-        for k, (label, audio) in enumerate(result.tracks.items()):
-            audio = np.asarray(audio, dtype=np.float32)
-            path = job.scratch / f"out-{track.index}-{k}.wav"
-            sf.write(str(path), audio.T, rate, subtype="FLOAT")
-            pipe.do("Import2", Filename=str(path))
-            index = base + len(added)
-            now = _tracks(pipe)
-            if len(now) != index + 1 or not now[index].is_wave:
-                raise AudacityCommandError(
-                    f"importing the {label!r} result of track {track.name!r} did not add one "
-                    "audio track"
-                )
-            # SetClip and SetTrack act on the selected tracks: Import2 selected only the
-            # new one, which starts at 0.
-            pipe.do("SelectTracks", Track=index, TrackCount=1, Mode="Set")
-            length_s = audio.shape[1] / rate
-            pipe.do("SetClip", At=length_s / 2, Start=start_s)
-            name = _track_name(f"{track.name} - {label}")
+        folder = job.scratch / f"out-{n}"  # one name per folder: names may differ by case only
+        folder.mkdir()
+        path = folder / f"{name}.wav"
+        sf.write(str(path), audio.T, rate, subtype="FLOAT")
+        lines.append(_lof_line(path, start_s))
+    job.check_cancel()
+    listing = job.scratch / "outputs.lof"
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pipe.send(format_command("Import2", Filename=str(listing)))
+    now = _tracks(pipe)
+    new = now[base:]
+    if len(new) != len(planned) or not all(t.is_wave for t in new):
+        raise AudacityCommandError(
+            f"importing {len(planned)} result(s) added {len(new)} track(s) to Audacity"
+        )
+    for t, name, (track, label, audio) in zip(new, names, planned, strict=True):
+        if t.name != name:  # Audacity named it otherwise (should not happen): say it anyway
+            pipe.do("SelectTracks", Track=t.index, TrackCount=1, Mode="Set")
             pipe.do("SetTrack", Name=name)
-            added.append(
-                AddedTrack(
-                    name=name,
-                    kind="wave",
-                    source=track.name,
-                    label=str(label),
-                    start_s=start_s,
-                    samples=int(audio.shape[1]),
-                    channels=int(audio.shape[0]),
-                )
+        added.append(
+            AddedTrack(
+                name=name,
+                kind="wave",
+                source=track.name,
+                label=label,
+                start_s=start_s,
+                samples=int(audio.shape[1]),
+                channels=int(audio.shape[0]),
             )
+        )
+
+
+def _has_nyquist_prompt(pipe: AudacityPipe) -> bool:
+    """Whether this Audacity has the Nyquist Prompt effect (``GetInfo: Type=Commands``)."""
+    cached = getattr(pipe, "_deepfx_nyquist", None)
+    if isinstance(cached, bool):
+        return cached
+    found = False
+    with contextlib.suppress(AudacityError):
+        found = any(
+            isinstance(c, dict) and c.get("id") == "NyquistPrompt"
+            for c in pipe.get_info("Commands") or []
+        )
+    with contextlib.suppress(AttributeError):
+        pipe._deepfx_nyquist = found  # type: ignore[attr-defined]
+    return found
+
+
+def _nyquist_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _nyquist_labels(labels: Sequence[Label]) -> str:
+    """A Nyquist program whose result is the labels, times relative to the selection."""
+    items = " ".join(
+        f"(list {lab.start_s!r} {lab.end_s!r} {_nyquist_string(_track_name(lab.text) or '?')})"
+        for lab in labels
+    )
+    return f"(list {items})"
+
+
+def _label_track_name(model: str, existing: Sequence[str]) -> str:
+    return _unique(_track_name(f"{model} - labels"), set(existing))
 
 
 def _add_label_track(job: _Apply, results: list[Any]) -> None:
     """One label track for the model, labels from every selected track merged in time.
 
-    ``AddLabel:`` inserts a label before the first one starting at or after it, and
-    ``SetLabel:`` counts labels over the whole project, track by track; adding labels
-    latest first therefore puts each new one at index ``labels_before`` exactly.
+    Where Audacity has the Nyquist Prompt (3.x), every label goes in at once: a Nyquist
+    program that returns the label list, applied to the processed range of one source
+    track, creates a new label track holding them all. Effects run through the pipe
+    record no undo step, so the track is then named and one label's text set again with
+    ``SetLabel:``, which records the one step that holds it all. Without the Nyquist
+    Prompt, each label is ``AddLabel:`` + ``SetLabel:`` (two steps per label). No labels:
+    no track (the result says so).
     """
     pipe, model, start_s, added, base = job.pipe, job.model, job.start_s, job.added, job.base
     labels: list[Label] = sorted(
         {lab for result in results for lab in result.labels},
         key=lambda lab: (lab.start_s, lab.end_s, lab.text),
     )
+    name = _label_track_name(model.name, [t.name for t in job.tracks])
+    if not labels:
+        return
     labels_before = sum(_label_multiset(pipe).values())
-    pipe.do("NewLabelTrack")
-    now = _tracks(pipe)
-    if len(now) != base + 1 or now[base].kind != "label":
-        raise AudacityCommandError("NewLabelTrack did not add one label track")
-    name = _track_name(f"{model.name} - labels")
-    pipe.do("SelectTracks", Track=base, TrackCount=1, Mode="Set")
-    pipe.do("SetTrack", Name=name)
-    for lab in reversed(labels):
-        pipe.do("SelectTime", Start=start_s + lab.start_s, End=start_s + lab.end_s)
-        pipe.do("AddLabel")
-        pipe.do("SetLabel", Label=labels_before, Text=_track_name(lab.text) or "?")
+    end_s = start_s + max(lab.end_s for lab in labels)
+    if _has_nyquist_prompt(pipe):
+        first = job.selection.tracks[0]
+        pipe.do("SelectTracks", Track=first.index, TrackCount=1, Mode="Set")
+        pipe.do("SelectTime", Start=start_s, End=max(end_s, job.selection.end_s))
+        # quoted by hand: Audacity's parser reads \" and \\ inside a quoted value
+        # (measured on 3.2), which format_command refuses for every other command
+        program = _nyquist_labels(labels).replace("\\", "\\\\").replace('"', '\\"')
+        reply = pipe.send(f'NyquistPrompt: Command="{program}" Version=4')
+        if not reply.ok:
+            raise AudacityCommandError(f"the Nyquist Prompt failed: {reply.text.strip()[:200]}")
+        now = _tracks(pipe)
+        if len(now) != base + 1 or now[base].kind != "label":
+            raise AudacityCommandError("the Nyquist Prompt did not add one label track")
+        pipe.do("SelectTracks", Track=base, TrackCount=1, Mode="Set")
+        pipe.do("SetTrack", Name=name)
+        pipe.do("SetLabel", Label=labels_before, Text=_track_name(labels[0].text) or "?")
+    else:
+        pipe.do("NewLabelTrack")
+        now = _tracks(pipe)
+        if len(now) != base + 1 or now[base].kind != "label":
+            raise AudacityCommandError("NewLabelTrack did not add one label track")
+        pipe.do("SelectTracks", Track=base, TrackCount=1, Mode="Set")
+        pipe.do("SetTrack", Name=name)
+        for lab in reversed(labels):  # AddLabel inserts before later labels: latest first
+            pipe.do("SelectTime", Start=start_s + lab.start_s, End=start_s + lab.end_s)
+            pipe.do("AddLabel")
+            pipe.do("SetLabel", Label=labels_before, Text=_track_name(lab.text) or "?")
     got = _label_multiset(pipe)
     ours = sum(c for (t, _, _, _), c in got.items() if t == base)
     if ours != len(labels):
