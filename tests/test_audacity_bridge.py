@@ -253,18 +253,6 @@ def test_no_selection_changes_nothing(
     assert _snapshot(audacity) == before
 
 
-def test_empty_selection_changes_nothing(
-    audacity: AudacitySession, tmp_path: Path, model_dir: Path
-) -> None:
-    _import(audacity, _write(tmp_path / "voice.wav", _signal(2, 440)))
-    assert audacity.pipe is not None
-    audacity.pipe.do("Select", Start=1.0, End=1.0, Track=0)
-    before = _snapshot(audacity)
-    with pytest.raises(SelectionError, match="empty"):
-        bridge.apply(model_dir / "gain_and_invert", pipe=audacity.pipe)
-    assert _snapshot(audacity) == before
-
-
 def test_broken_model_changes_nothing(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
@@ -331,8 +319,9 @@ def test_unaligned_selection_output_sits_on_its_input_samples(
 def test_failure_while_adding_removes_what_was_added(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
-    """An error after the first track's results were imported (here raised by the
-    progress callback, as a UI's cancel would) removes them again."""
+    """An error while the results are being prepared (here raised by the progress
+    callback, as a UI's cancel would) leaves the project as it was: every output is
+    written before the one import that adds them all."""
     _import(audacity, _write(tmp_path / "alpha.wav", _signal(2, 220)))
     _import(audacity, _write(tmp_path / "beta.wav", _signal(2, 440)))
     assert audacity.pipe is not None
@@ -350,7 +339,7 @@ def test_failure_while_adding_removes_what_was_added(
         bridge.apply(
             model_dir / "gain_and_invert", pipe=audacity.pipe, on_progress=stop_at_second_track
         )
-    assert seen == [2, 4]  # alpha's two results were in the project when it stopped
+    assert seen == [2, 2]  # nothing imported before every result is ready
     assert _snapshot(audacity) == before
 
 

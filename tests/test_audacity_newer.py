@@ -128,11 +128,22 @@ class FakeAudacity:
             return ""
         if name == "Import2":
             self.import_prefs_at_import.append(dict(self.prefs))
-            data, _ = sf.read(p["Filename"], dtype="float32", always_2d=True)
-            for t in self.tracks:
-                t["selected"] = False
-            self.tracks.append(self._wave(Path(p["Filename"]).stem, data.T, selected=True))
-            return ""
+            files = [(p["Filename"], 0.0)]
+            if p["Filename"].endswith(".lof"):  # 'file "path" offset t' lines
+                files = [
+                    (line.split('"')[1], float(line.rsplit("offset", 1)[1]))
+                    for line in Path(p["Filename"]).read_text().splitlines()
+                    if line.strip()
+                ]
+            for filename, offset in files:
+                data, _ = sf.read(filename, dtype="float32", always_2d=True)
+                for t in self.tracks:
+                    t["selected"] = False
+                track = self._wave(Path(filename).stem, data.T, selected=True)
+                track["start"] += offset
+                track["end"] += offset
+                self.tracks.append(track)
+            return "" if len(files) == 1 else None  # 3.2 answers Failed! to a .lof import
         if name == "SetClip":
             for t in self.tracks:
                 if t["selected"]:
@@ -233,7 +244,7 @@ def test_music_import_preferences_set_before_importing_results_then_restored(
         result = bridge.apply(folder, pipe=pipe, device="cpu")
     assert not fake.errors(), fake.errors()
     assert [t.label for t in result.added] == ["half", "inverted"]
-    assert len(fake.import_prefs_at_import) == 2
+    assert len(fake.import_prefs_at_import) == 1  # one import of a list of files
     for prefs in fake.import_prefs_at_import:  # no tempo dialog, no stretching
         assert prefs["/FileFormats/MusicFileImportSettingChoice"] == "No"
         assert prefs["/FileFormats/MusicFileImportOnExistingProjectSettingChoice"] == "DoNothing"

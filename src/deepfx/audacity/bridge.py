@@ -704,9 +704,12 @@ def _add_effect_tracks(job: _Apply, results: list[Any]) -> None:
         job.model.name, [(t.name, label) for t, label, _ in planned], [t.name for t in job.tracks]
     )
     lines = []
+    told: set[int] = set()
     for n, ((track, _label, audio), name) in enumerate(zip(planned, names, strict=True)):
-        job.progress("adding", track.name, job.selection.tracks.index(track))
-        job.check_cancel()
+        if track.index not in told:  # one "adding" event per source track
+            told.add(track.index)
+            job.progress("adding", track.name, job.selection.tracks.index(track))
+            job.check_cancel()
         folder = job.scratch / f"out-{n}"  # one name per folder: names may differ by case only
         folder.mkdir()
         path = folder / f"{name}.wav"
