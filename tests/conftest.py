@@ -4,7 +4,9 @@ every test its own home and store."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,22 @@ if sys.path[0] != SRC:
     sys.path.insert(0, SRC)
 os.environ["PYTHONPATH"] = SRC + os.pathsep + os.environ.get("PYTHONPATH", "")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+# resident workers (Audacity applies) started by tests live in one private folder, go
+# idle soon, and are all stopped when the session ends (see pytest_sessionfinish)
+RESIDENT_DIR = tempfile.mkdtemp(prefix="deepfx-resident-tests-")
+os.environ["DEEPFX_RESIDENT_DIR"] = RESIDENT_DIR
+os.environ.setdefault("DEEPFX_RESIDENT_IDLE", "30")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from deepfx.resident.client import stop_worker
+
+    for sock in Path(RESIDENT_DIR).glob("worker-*.sock"):
+        try:
+            stop_worker(sock)
+        except Exception:  # noqa: BLE001, S112 - best effort at the very end
+            continue
+    shutil.rmtree(RESIDENT_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,12 @@ variable                   default     meaning
                            list        (empty: none)
 ``DEEPFX_OFFLINE``         off         ``1``/``true``/``yes``/``on``: never use the network
 ``DEEPFX_DEBUG``           off         any value: print tracebacks with error lines
+``DEEPFX_RESIDENT_IDLE``   600         seconds the resident worker (Audacity applies) keeps
+                                       models loaded after its last job; 0: no worker,
+                                       every apply loads the model in its own process
+``DEEPFX_RESIDENT_DIR``    runtime     the resident worker's private (0700) socket folder
+                           dir         (default ``$XDG_RUNTIME_DIR/deepfx``, else
+                                       ``<tmp>/deepfx-<uid>``)
 ``HF_ENDPOINT``            hf.co       the hub's base URL (``http(s)://...``)
 ``HF_HUB_OFFLINE``         off         as ``DEEPFX_OFFLINE`` (huggingface_hub's own switch)
 ``HF_HUB_CACHE``           HF_HOME/hub huggingface_hub's download cache
@@ -50,6 +56,9 @@ __all__ = [
     "process_environment",
     "pyenv_root",
     "ray_address",
+    "resident_dir",
+    "resident_idle_s",
+    "runtime_dir",
     "HUB_METADATA_MAX_BYTES",
     "curated_lists",
     "debug",
@@ -239,6 +248,22 @@ def pyenv_root() -> Path:
 def ray_address() -> str | None:
     """``RAY_ADDRESS``: the Ray cluster ``deepfx batch`` joins (default: a private local one)."""
     return os.environ.get("RAY_ADDRESS") or None
+
+
+def resident_idle_s() -> float:
+    """``DEEPFX_RESIDENT_IDLE`` (default 600): seconds the resident worker stays after its
+    last job; 0 turns the worker off."""
+    return _number("DEEPFX_RESIDENT_IDLE", 600.0, minimum=0.0)
+
+
+def resident_dir() -> Path | None:
+    """``DEEPFX_RESIDENT_DIR``: the resident worker's socket folder, if set."""
+    return _path("DEEPFX_RESIDENT_DIR")
+
+
+def runtime_dir() -> Path | None:
+    """``XDG_RUNTIME_DIR``: the per-user runtime folder of the session, if any."""
+    return _path("XDG_RUNTIME_DIR")
 
 
 def child_environment(*, drop: tuple[str, ...] = ()) -> dict[str, str]:

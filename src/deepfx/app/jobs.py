@@ -114,6 +114,10 @@ class RunQueue(workers.JobQueue):
             part = (ev.done / ev.total) if ev.total else 0.0
             job.fraction = min((ev.index + part) / max(ev.count, 1), 1.0)
             job.position = f"track {ev.index + 1} of {ev.count}: {ev.track}"
+            if ev.stage == "loading":
+                job.position = ev.track
+            elif getattr(ev, "chunks", 0) > 1:
+                job.position += f", chunk {ev.chunk} of {ev.chunks}"
             el = time.monotonic() - job.started
             job.eta_s = el * (1 - job.fraction) / job.fraction if job.fraction > 0.02 else None
         self.changed.emit(job)
@@ -127,9 +131,10 @@ class RunQueue(workers.JobQueue):
 def _work(job: RunJob) -> workers.Work:
     def work(report: Any, cancel: Any) -> Any:
         if job.target == "audacity":
-            from deepfx.audacity import bridge
+            # the resident worker the CLI uses too: a model applied again is not reloaded
+            from deepfx.resident import client
 
-            return bridge.apply(
+            return client.apply(
                 job.model,
                 stems=job.stems,
                 per_channel=job.per_channel,

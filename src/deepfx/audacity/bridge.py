@@ -149,9 +149,11 @@ class ApplyResult:
 class ApplyProgress:
     """A progress event of :func:`apply`.
 
-    ``stage`` is ``"reading"`` (exporting the selection), ``"running"`` (the model;
-    ``done``/``total`` then come from the engine, in its units), or ``"adding"``
-    (importing results); ``index``/``count`` say which selected track.
+    ``stage`` is ``"loading"`` (the model; ``track`` is then the model's name),
+    ``"reading"`` (exporting the selection), ``"running"`` (the model; ``done``/``total``
+    then come from the engine, in its units, with ``chunk`` of ``chunks`` the forward
+    call being worked on and ``eta_s`` the engine's time left for this track), or
+    ``"adding"`` (importing results); ``index``/``count`` say which selected track.
     """
 
     stage: str
@@ -160,6 +162,9 @@ class ApplyProgress:
     count: int
     done: float = 0
     total: float = 0
+    chunk: int = 0
+    chunks: int = 0
+    eta_s: float | None = None
 
 
 ProgressCallback = Callable[[ApplyProgress], None]
@@ -194,6 +199,7 @@ def apply(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     on_progress: ProgressCallback | None = None,
     cancel: Any = None,
+    loader: Callable[[], Model] | None = None,
 ) -> ApplyResult:
     """Run ``model`` on Audacity's selection and add the results to the project.
 
@@ -219,6 +225,9 @@ def apply(
     cancel
         A ``deepfx.engine.CancelToken``; cancelling (from another thread, or from
         ``on_progress``) stops at the next step and removes anything already added.
+    loader
+        Gives the loaded model instead of loading ``model`` here (the resident worker's
+        cache; it reports its own "loading" stage). Called after the track check.
 
     Raises
     ------
@@ -240,10 +249,13 @@ def apply(
         tracks = _tracks(p)
         if not any(t.selected and t.is_wave for t in tracks):
             raise SelectionError(_NOTHING_SELECTED)
-        if on_progress and not isinstance(model, _Model):
-            on_progress(ApplyProgress("loading", _model_label(model), 0, 1))
-        loaded = load_model(model, device=device, threads=threads)  # type: ignore[arg-type]
-        loaded.load()
+        if loader is not None:
+            loaded = loader()
+        else:
+            if on_progress and not isinstance(model, _Model):
+                on_progress(ApplyProgress("loading", _model_label(model), 0, 1))
+            loaded = load_model(model, device=device, threads=threads)  # type: ignore[arg-type]
+            loaded.load()
         kept = check_stems(loaded.card, stems, model_name=loaded.name)  # before any change
         selection = _read_selection(p, tracks)
         if selection is None or not selection.tracks:
@@ -329,12 +341,12 @@ class _Apply:
         return len(self.tracks)
 
     def progress(
-        self, stage: str, name: str, index: int, done: float = 0, total: float = 0
+        self, stage: str, name: str, index: int, done: float = 0, total: float = 0, **more: Any
     ) -> None:
         """Tell the caller where this apply is (:class:`ApplyProgress`)."""
         if self.on_progress:
             count = len(self.selection.tracks)
-            self.on_progress(ApplyProgress(stage, name, index, count, done, total))
+            self.on_progress(ApplyProgress(stage, name, index, count, done, total, **more))
 
     def check_cancel(self) -> None:
         """The engine's cancel check, between Audacity steps."""
@@ -579,8 +591,18 @@ def _run_all(job: _Apply, inputs: list[np.ndarray]) -> list[Any]:
     for n, (audio, track) in enumerate(zip(inputs, job.selection.tracks, strict=True)):
 
         def relay(event: Any, _n: int = n, _name: str = track.name) -> None:
-            done = float(getattr(event, "done", 0) or 0)
-            job.progress("running", _name, _n, done, float(getattr(event, "total", 0) or 0))
+            if getattr(event, "stage", "") != "processing":
+                return
+            job.progress(
+                "running",
+                _name,
+                _n,
+                float(event.done or 0),
+                float(event.total or 0),
+                chunk=int(getattr(event, "chunk", 0) or 0),
+                chunks=int(getattr(event, "chunks", 0) or 0),
+                eta_s=event.eta_s,
+            )
 
         job.check_cancel()
         job.progress("running", track.name, n)

@@ -524,6 +524,7 @@ class _Job:
 
     def emit(self, stage: Stage, done: int, total: int) -> None:
         if self.on_progress is not None:
+            chunk, chunks = self._chunk_position(done, total)
             self.on_progress(
                 Progress(
                     stage=stage,
@@ -533,8 +534,15 @@ class _Job:
                     index=self.index,
                     count=self.count,
                     started=self.started,
+                    chunk=chunk,
+                    chunks=chunks,
                 )
             )
+
+    def _chunk_position(self, done: int, total: int) -> tuple[int, int]:
+        from deepfx.engine.events import chunk_position
+
+        return chunk_position(done, total, self.window, self.overlap)
 
     def check_cancel(self) -> None:
         if self.cancel is not None:

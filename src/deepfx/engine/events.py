@@ -13,7 +13,7 @@ from typing import Literal
 
 from deepfx.errors import Cancelled
 
-__all__ = ["CancelToken", "Progress", "Stage"]
+__all__ = ["CancelToken", "Pace", "Progress", "Stage", "chunk_position"]
 
 #: ``loading`` the model; ``processing`` audio (``done``/``total`` in model-rate samples);
 #: ``writing`` (renaming finished outputs into place); ``done`` for an input.
@@ -48,6 +48,9 @@ class Progress:
     count: int = 1
     unit: str = "samples"
     started: float = field(default_factory=time.monotonic)
+    #: Which chunk (forward call) is next, 1-based, and how many there are (0: unknown).
+    chunk: int = 0
+    chunks: int = 0
 
     @property
     def fraction(self) -> float:
@@ -91,3 +94,62 @@ class CancelToken:
         """:class:`Cancelled` (``message``, else the default) once :meth:`cancel` was called."""
         if self._event.is_set():
             raise Cancelled(message, signal=self.signal)
+
+
+def chunk_position(done: int, total: int, window: int | None, overlap: int) -> tuple[int, int]:
+    """``(chunk being worked on, chunks)`` for ``done`` of ``total`` samples cut in
+    windows of ``window`` samples overlapping by ``overlap`` (``None``: one piece)."""
+    if total <= 0:
+        return 0, 0
+    if not window or window >= total:
+        return (1 if done < total else 1), 1
+    hop = max(window - overlap, 1)
+    chunks = max(1, -(-max(total - overlap, 1) // hop))
+    return min(done // hop + 1, chunks), chunks
+
+
+class Pace:
+    """What a progress display shows between events: the work done estimated *now*.
+
+    The engine reports after each forward call; one call on a long chunk can take many
+    seconds, during which a bar fed only by events would stand still. ``Pace`` keeps the
+    rate measured so far (samples per second since the first work) and moves the estimate
+    forward at that rate, but never past the end of the chunk being worked on (the
+    largest step seen between two events), so it never claims work not done. Before the
+    first measured step there is no rate: ``estimate`` is the reported value and
+    ``eta_s`` None ("estimating").
+    """
+
+    def __init__(self) -> None:
+        self.first_t: float | None = None
+        self.last_t = 0.0
+        self.done = 0.0
+        self.total = 0.0
+        self.step = 0.0
+
+    def update(self, done: float, total: float, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if self.first_t is None or total != self.total or done < self.done:
+            self.first_t, self.done, self.step = now, float(done), 0.0
+        self.step = max(self.step, float(done) - self.done)
+        self.done, self.total, self.last_t = float(done), float(total), now
+
+    def rate(self) -> float | None:
+        if self.first_t is None or self.last_t <= self.first_t or self.done <= 0:
+            return None
+        return self.done / (self.last_t - self.first_t)
+
+    def estimate(self, now: float | None = None) -> float:
+        """Work done by now (in the units of ``update``), at most the current chunk's end."""
+        now = time.monotonic() if now is None else now
+        rate = self.rate()
+        if rate is None:
+            return self.done
+        ahead = min(rate * max(now - self.last_t, 0.0), 0.95 * self.step)
+        return min(self.done + ahead, self.total)
+
+    def eta_s(self, now: float | None = None) -> float | None:
+        rate = self.rate()
+        if rate is None or not self.total:
+            return None
+        return max(self.total - self.estimate(now), 0.0) / rate
