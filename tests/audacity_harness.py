@@ -242,6 +242,21 @@ class AudacitySession:
         self.start_s = time.monotonic() - t0
         return self
 
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Let another process talk to Audacity (the CLI, the resident worker): measured on
+        3.2.4, a second client cannot open the command pipe while this one holds it
+        (ENXIO), so the session's pipe is closed for the block and connected again."""
+        assert self.pipe is not None and self.proc is not None
+        self.pipe.close()
+        try:
+            yield
+        finally:
+            proc = self.proc
+            self.pipe = AudacityPipe(
+                connect_timeout_s=30, timeout_s=30, is_alive=lambda: proc.poll() is None
+            ).connect()
+
     def clear(self) -> None:
         """Remove every track (a fresh project without a new window)."""
         assert self.pipe is not None

@@ -19,13 +19,14 @@ from audacity_harness import (  # noqa: F401 - fixtures used by name
 pytestmark = pytest.mark.audacity
 
 
-def _deepfx(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "deepfx", "audacity", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _deepfx(s: AudacitySession, *args: str) -> subprocess.CompletedProcess[str]:
+    with s.released():  # the CLI (and its resident worker) opens the pipe itself
+        return subprocess.run(
+            [sys.executable, "-m", "deepfx", "audacity", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
 
 def _project(s: AudacitySession, tmp_path: Path) -> None:
@@ -39,7 +40,7 @@ def _project(s: AudacitySession, tmp_path: Path) -> None:
 
 def test_cli_status_shows_tracks_and_selection(audacity: AudacitySession, tmp_path: Path) -> None:
     _project(audacity, tmp_path)
-    done = _deepfx("status")
+    done = _deepfx(audacity, "status")
     assert done.returncode == 0, done.stderr
     assert "connected" in done.stdout
     assert "lead" in done.stdout
@@ -49,7 +50,7 @@ def test_cli_status_shows_tracks_and_selection(audacity: AudacitySession, tmp_pa
 def test_cli_apply_effect_with_stems(audacity: AudacitySession, tmp_path: Path) -> None:
     _project(audacity, tmp_path)
     model = models.gain_and_invert(tmp_path / "models")
-    done = _deepfx("apply", str(model), "--stems", "half")
+    done = _deepfx(audacity, "apply", str(model), "--stems", "half")
     assert done.returncode == 0, done.stderr
     assert "added track 'lead - half'" in done.stdout
     assert audacity.pipe is not None
@@ -64,7 +65,7 @@ def test_cli_apply_error_is_one_line_with_exit_code(
     assert audacity.pipe is not None
     audacity.pipe.do("SelectNone")
     model = models.gain_and_invert(tmp_path / "models")
-    done = _deepfx("apply", str(model))
+    done = _deepfx(audacity, "apply", str(model))
     assert done.returncode == 6
     assert "no audio track is selected" in done.stderr
     assert "Traceback" not in done.stderr
