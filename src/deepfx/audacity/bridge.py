@@ -4,15 +4,19 @@ This is the Python API behind ``deepfx audacity ...`` (and the desktop app):
 
 * :func:`status` says whether Audacity answers, which tracks the project has and what
   is selected;
-* :func:`apply` reads the selection, exports each selected audio track's part of it at
-  the project rate, runs the model through :func:`deepfx.engine.process`, then adds the
-  results: an effect adds one new track per output, named ``"<track> - <label>"`` and
-  placed at the selection start; an analyzer adds one label track ``"<model> - labels"``
-  with each label at its absolute time. The source tracks are never changed.
+* :func:`apply` reads the selection (no time range: the selected tracks, whole), exports
+  each selected audio track's part of it at the project rate, runs the model through
+  :func:`deepfx.engine.process`, then adds the results: an effect adds one new track per
+  output, named ``"<track> - <label>"`` (with the model, then a number, when that name is
+  taken: :func:`effect_track_names`) and placed at the selection start, all in one
+  ``.lof`` import (one undo step per output, name, clip title and place included); an
+  analyzer adds one label track ``"<model> - labels"`` with each label at its absolute
+  time, in one undo step (a Nyquist Prompt program that returns the labels). The source
+  tracks are never changed.
 
-Failure leaves the project as it was: the model is loaded before Audacity is touched,
-every model runs before anything is imported, and if an import fails midway what was
-added is removed again.
+Failure leaves the project as it was: "no audio track selected" is said before the model
+loads, the model is loaded before the project is touched, every model runs before
+anything is imported, and if an import fails what was added is removed again.
 
 Audacity 3.2's scripting has no getter for the selected time range nor for the project
 rate, so both are measured: ``AddLabel:`` makes a label spanning exactly the selection,
