@@ -143,9 +143,15 @@ def test_worker_killed_is_started_again_and_relays_errors(worker: Path) -> None:
     while client.ping() is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert worker.exists()  # a stale socket: the next client must cope
-    # no Audacity here: the fresh worker runs the apply and its error comes back as is
+    # the next client starts a fresh worker over the stale socket; with no Audacity here,
+    # the worker's apply fails and its error comes back as the same class
+    sock = client.start_worker()
+    with sock:
+        protocol.send(sock, {"op": "apply", "model": "no/such-model", "timeout_s": 1})
+        answer = protocol.LineReader(sock).read()
+    assert answer is not None and answer["event"] == "error"
     with pytest.raises((AudacityNotRunningError, SelectionError)):
-        client.apply("no/such-model", timeout_s=1)
+        raise protocol.error_from(answer)
     again = client.ping()
     assert again is not None and again["pid"] != pong["pid"]
 

@@ -141,6 +141,7 @@ def apply(
             model, stems=stems, per_channel=per_channel, device=device, threads=threads,
             timeout_s=timeout_s, on_progress=on_progress, cancel=cancel,
         )  # fmt: skip
+    _check_tracks(timeout_s)  # "nothing selected" at once, even before a worker starts
     ref = str(Path(model).expanduser().resolve()) if Path(model).expanduser().exists() else model
     request = {
         "op": "apply",
@@ -157,6 +158,19 @@ def apply(
         if gone.adding:  # type: ignore[attr-defined]
             raise
         return _apply_once(request, on_progress, cancel)  # a fresh worker, once
+
+
+def _check_tracks(timeout_s: float) -> None:
+    """Read Audacity's track list here (no model, no torch) and raise the bridge's
+    :class:`~deepfx.errors.SelectionError` when no audio track is selected; the pipe is
+    closed again before the worker opens it (one client at a time)."""
+    from deepfx.audacity import bridge
+    from deepfx.errors import SelectionError
+
+    with bridge._connected(None, timeout_s) as pipe:
+        tracks = bridge._tracks(pipe)
+    if not any(t.selected and t.is_wave for t in tracks):
+        raise SelectionError(bridge._NOTHING_SELECTED)
 
 
 def _apply_once(
