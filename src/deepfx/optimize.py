@@ -45,6 +45,7 @@ __all__ = [
     "RELATIVE_TOLERANCE",
     "Optimized",
     "derive",
+    "parity_inputs",
     "parity_problem",
 ]
 
@@ -143,12 +144,19 @@ def derive(folder: Path, card: ModelCard, *, source_file: Path) -> Optimized:
             derived = _open(target)
         except DeepfxError as exc:
             return record("failed", f"the derived ONNX does not pass deepfx's checks ({exc})")
-        from deepfx.battery import battery
-
-        for item in battery(card, long_s=2.0):
-            problem = parity_problem(original, derived, item.audio)
+        labels_seen = 0
+        for name, audio in parity_inputs(card):
+            problem = parity_problem(original, derived, audio)
             if problem is not None:
-                return record("failed", f"the ONNX export differs on {item.name}: {problem}")
+                return record("failed", f"the ONNX export differs on {name}: {problem}")
+            if not card.is_effect:
+                labels_seen += len(np.asarray(original(audio)[0]))
+        if not card.is_effect and labels_seen == 0:
+            return record(
+                "failed",
+                "no test input gives a label, so the ONNX export's labels cannot be shown "
+                "to match; kept the original",
+            )
         from deepfx.settings import optimize_chunk_s
 
         chunk_s = float(optimize_chunk_s())
@@ -180,6 +188,28 @@ def derive(folder: Path, card: ModelCard, *, source_file: Path) -> Optimized:
         return record("failed", f"{type(exc).__name__}: {first_line(exc)[:200]}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def parity_inputs(card: ModelCard) -> list[tuple[str, np.ndarray]]:
+    """The validation battery's inputs, plus two that make analyzers answer (noise and
+    silence give a voice or note detector nothing to say, so an export that lost a branch
+    would pass on them): tone bursts with a syllable-rate envelope in noise, and a
+    harmonic tone (partials 1-4 at 392 Hz)."""
+    from deepfx.battery import battery
+
+    items = [(b.name, b.audio) for b in battery(card, long_s=2.0)]
+    sr = card.sample_rate
+    rng = np.random.default_rng(99)
+    t = np.arange(int(6 * sr)) / sr
+    gate = ((t > 1.0) & (t < 4.0)).astype(np.float64)
+    voice = 0.4 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 4 * t)) * gate
+    bursts = voice + 0.05 * rng.standard_normal(t.size)
+    t2 = np.arange(int(2 * sr)) / sr
+    tone = sum(0.25 / k * np.sin(2 * np.pi * 392 * k * t2) for k in range(1, 5))
+    for name, x in (("tone bursts in noise, 6 s", bursts), ("harmonic tone, 2 s", tone)):
+        mono = np.asarray(x, dtype=np.float32)[None, :]
+        items.append((name, np.repeat(mono, 2, axis=0) if card.multichannel else mono))
+    return items
 
 
 def parity_problem(original: Any, derived: Any, x: np.ndarray) -> str | None:

@@ -24,7 +24,7 @@ variable                   default     meaning
 ``DEEPFX_DEBUG``           off         any value: print tracebacks with error lines
 ``DEEPFX_OPTIMIZE``        on          ``0``/``false``/``no``/``off``: installs do not try to
                                        derive a faster ONNX network (``models optimize`` does)
-``DEEPFX_OPTIMIZE_CHUNK_S`` 4          seconds of audio the install times each runner on
+``DEEPFX_OPTIMIZE_CHUNK_S`` 2          seconds of audio the install times each runner on
 ``DEEPFX_THREAD_BUDGET``   all cores   CPU threads this process's models may use in total
                                        (batch actors get cores // actors)
 ``HF_ENDPOINT``            hf.co       the hub's base URL (``http(s)://...``)
@@ -189,7 +189,7 @@ def optimize_on_install() -> bool:
 def optimize_chunk_s() -> float:
     """Seconds of audio each runner is timed on when an install compares them (bounds the
     install's extra time; ``DEEPFX_OPTIMIZE_CHUNK_S``, default 4, at least 0.5)."""
-    return _number("DEEPFX_OPTIMIZE_CHUNK_S", 4.0, minimum=0.5)
+    return _number("DEEPFX_OPTIMIZE_CHUNK_S", 2.0, minimum=0.5)
 
 
 def thread_budget() -> int | None:

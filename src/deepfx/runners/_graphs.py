@@ -179,11 +179,17 @@ def check_fx_graph(graph_module: Any, path: Path) -> set[str]:
 # --- ONNX ----------------------------------------------------------------------------------
 
 
-def check_onnx(path: Path, *, extra_domains: frozenset[str] = frozenset()) -> set[str]:
+def check_onnx(
+    path: Path,
+    *,
+    extra_domains: frozenset[str] = frozenset(),
+    declared_domains: frozenset[str] = frozenset(),
+) -> set[str]:
     """Domains of every node (graph, subgraphs, functions) and external data locations;
     returns the op types the graph uses (the thread policy reads them). ``extra_domains``:
     onnxruntime's own fused-kernel domains, allowed only in a graph onnxruntime optimised
-    itself from a checked file (:mod:`deepfx.runners.onnx`'s cache)."""
+    itself from a checked file (:mod:`deepfx.runners.onnx`'s cache); ``declared_domains``:
+    domains such a graph may declare in its opset imports without using them."""
     domains = ONNX_DOMAINS | extra_domains
     try:
         import onnx
@@ -198,7 +204,7 @@ def check_onnx(path: Path, *, extra_domains: frozenset[str] = frozenset()) -> se
         raise ModelLoadError(path, f"corrupt or unsupported ONNX model ({first[:120]})") from None
     functions = {(f.domain, f.name): f for f in model.functions}
     for opset in model.opset_import:
-        if opset.domain not in domains and not any(d == opset.domain for d, _ in functions):
+        if opset.domain not in domains | declared_domains and not any(d == opset.domain for d, _ in functions):
             raise UnsafeModelError(
                 path, opset.domain, f"custom ONNX operator domain {opset.domain!r} is not allowed"
             )

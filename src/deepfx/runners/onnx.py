@@ -35,6 +35,16 @@ __all__ = ["ORT_DOMAINS", "OnnxRunner", "cached_graph_path"]
 
 #: Domains of the kernels onnxruntime itself writes into an optimised graph.
 ORT_DOMAINS = frozenset({"com.microsoft", "com.microsoft.nchwc", "com.ms.internal.nhwc"})
+#: Domains onnxruntime declares in every graph it saves (no node may use them).
+ORT_DECLARED = frozenset(
+    {
+        "ai.onnx.training",
+        "ai.onnx.preview",
+        "ai.onnx.preview.training",
+        "com.microsoft.experimental",
+        "org.pytorch.aten",
+    }
+)
 
 
 class OnnxRunner(Runner):
@@ -74,7 +84,7 @@ class OnnxRunner(Runner):
         self._session: Any = None
         if cached is not None and cached.is_file():
             with contextlib.suppress(Exception):  # a bad cache is only a slower load
-                check_onnx(cached, extra_domains=ORT_DOMAINS)
+                check_onnx(cached, extra_domains=ORT_DOMAINS, declared_domains=ORT_DECLARED)
                 self._session = self._open(ort, cached, providers, optimise=False)
                 self.cached_from = cached
             if self._session is None:
