@@ -131,7 +131,9 @@ def test_parity_problem_is_relative_and_labels_exact(tmp_path: Path) -> None:
     from engine_helpers import Gain
 
     a = open_runner(save(Gain([1.0]), tmp_path / "a", card(labels=["x"], rate=8000)) / "model.pt")
-    b = open_runner(save(Gain([1.00001]), tmp_path / "b", card(labels=["x"], rate=8000)) / "model.pt")
+    b = open_runner(
+        save(Gain([1.00001]), tmp_path / "b", card(labels=["x"], rate=8000)) / "model.pt"
+    )
     c = open_runner(save(Gain([1.01]), tmp_path / "c", card(labels=["x"], rate=8000)) / "model.pt")
     x = np.full((1, 100), 0.9, dtype=np.float32)
     assert parity_problem(a, b, x) is None

@@ -142,3 +142,33 @@ def test_onnx_session_is_tuned(tmp_path: Path) -> None:
     opts = r._session.get_session_options()
     assert opts.intra_op_num_threads == r.threads >= 1
     assert opts.enable_cpu_mem_arena is False and opts.enable_mem_pattern is False
+
+
+def test_batch_actor_gets_its_share_of_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Ray actor reserves ``num_cpus``; its models' threads are capped to that share
+    (the executor passes ``cores // actors``), unless --threads was given."""
+    from deepfx.batch.executor import _RayWorker
+    from deepfx.batch.worker import BatchOptions
+
+    monkeypatch.setenv("DEEPFX_THREAD_BUDGET", "")  # restored after the test
+    big = nn.Sequential(nn.Conv1d(1, 512, 9, padding=4), nn.Conv1d(512, 1, 9, padding=4))
+
+    class Big(ConvSep):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = big
+
+    folder = save(Big(), tmp_path / "big", card(labels=["a"], rate=8000))
+    actor = _RayWorker(
+        thread_budget=1,
+        model=str(folder),
+        out_dir=str(tmp_path / "o"),
+        options=BatchOptions(),
+        config="",
+        device="cpu",
+    )
+    assert budget_now() == 1
+    assert actor.worker.model.runner.threads == 1
+    assert "convolutional" in actor.worker.model.runner.threads_why

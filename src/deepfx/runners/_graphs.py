@@ -204,7 +204,8 @@ def check_onnx(
         raise ModelLoadError(path, f"corrupt or unsupported ONNX model ({first[:120]})") from None
     functions = {(f.domain, f.name): f for f in model.functions}
     for opset in model.opset_import:
-        if opset.domain not in domains | declared_domains and not any(d == opset.domain for d, _ in functions):
+        declared = domains | declared_domains
+        if opset.domain not in declared and not any(d == opset.domain for d, _ in functions):
             raise UnsafeModelError(
                 path, opset.domain, f"custom ONNX operator domain {opset.domain!r} is not allowed"
             )
