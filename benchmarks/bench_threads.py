@@ -39,6 +39,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path[:0] = [str(ROOT / "src"), str(HERE)]  # this checkout's deepfx, and convsep
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -128,7 +129,6 @@ def spawn(cmd: list[str], env: dict[str, str]) -> dict:
 
 
 def spawn_pair(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
     procs = [
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         for _ in range(2)

@@ -151,6 +151,12 @@ def derive(folder: Path, card: ModelCard, *, source_file: Path) -> Optimized:
                 return record("failed", f"the ONNX export differs on {name}: {problem}")
             if not card.is_effect:
                 labels_seen += len(np.asarray(original(audio)[0]))
+        if card.is_effect and (card.model_extra or {}).get("batch") is True:
+            # the engine sends batches of chunks to a "batch": true model
+            stack = np.stack([parity_inputs(card)[1][1]] * 2)
+            problem = parity_problem(original, derived, stack)
+            if problem is not None:
+                return record("failed", f"the ONNX export differs on a batch of chunks: {problem}")
         if not card.is_effect and labels_seen == 0:
             return record(
                 "failed",
@@ -357,7 +363,8 @@ def _why(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """The exporters print progress and warnings; an install shows none of it."""
+    """The exporters print graphs, progress and warnings (some from C++, to the process's
+    own stdout/stderr); an install shows none of it, and ``--json`` output stays JSON."""
     import io
     import logging
     import os
@@ -365,21 +372,23 @@ def _quiet() -> Iterator[None]:
 
     logging.disable(logging.WARNING)
     saved = sys.stdout, sys.stderr
+    for stream in saved:
+        with contextlib.suppress(Exception):
+            stream.flush()
     sys.stdout = sys.stderr = io.StringIO()
+    kept: list[tuple[int, int]] = []
     try:
-        fd = os.dup(2)
-    except OSError:
-        fd = -1
-    try:
+        with open(os.devnull, "w") as null:
+            for fd in (1, 2):
+                with contextlib.suppress(OSError):
+                    kept.append((fd, os.dup(fd)))
+                    os.dup2(null.fileno(), fd)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if fd >= 0:
-                with open(os.devnull, "w") as null:
-                    os.dup2(null.fileno(), 2)
             yield
     finally:
-        if fd >= 0:
-            os.dup2(fd, 2)
-            os.close(fd)
+        for fd, copy in kept:
+            os.dup2(copy, fd)
+            os.close(copy)
         sys.stdout, sys.stderr = saved
         logging.disable(logging.NOTSET)

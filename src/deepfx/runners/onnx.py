@@ -98,6 +98,7 @@ class OnnxRunner(Runner):
                 f"an ONNX model must take one input (audio), this one takes {len(inputs)}",
             )
         self._input = inputs[0].name
+        self._rank = len(inputs[0].shape or ())
         self._n_outputs = len(self._session.get_outputs())
 
     def _open(
@@ -141,6 +142,10 @@ class OnnxRunner(Runner):
         return session
 
     def __call__(self, x: np.ndarray) -> Any:
+        if x.ndim == 3 and self._rank == 2 and self._n_outputs == 1:
+            # a batch of chunks (card "batch": true) for a graph of one chunk (a derived
+            # network, exported from a single (channels, samples) example): one at a time
+            return np.stack([self(item) for item in x])
         outs = self._session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})
         return outs[0] if self._n_outputs == 1 else tuple(outs)
 
