@@ -271,9 +271,9 @@ def _convert(original: Any, card: ModelCard, target: Path) -> tuple[str, str | N
     """Write ``target`` from the loaded original; ``(method, None)`` or ``(.., why not)``."""
     import torch
 
-    x = torch.from_numpy(
-        (0.3 * np.random.default_rng(3).standard_normal((1, card.sample_rate))).astype(np.float32)
-    )
+    channels = 2 if card.multichannel else 1  # a multichannel card: a stereo example
+    noise = np.random.default_rng(3).standard_normal((channels, card.sample_rate))
+    x = torch.from_numpy((0.3 * noise).astype(np.float32))
     outputs = ["audio_out"] if card.is_effect else ["class_indices", "timestamps"]
     tried: list[str] = []
     attempts: list[tuple[str, Any]] = []
