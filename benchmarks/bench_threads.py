@@ -241,7 +241,7 @@ def main() -> None:
     for name in models:
         base = statistics.median(times[(name, "policy")])
         results["threads"][name] = {
-            "policy": chosen[name],
+            "chosen": chosen[name],
             "policy_s": base,
             **{label: statistics.median(times[(name, label)]) / base for label in configs},
         }
@@ -298,7 +298,7 @@ def report(res: dict) -> None:
     print(f"\n(a) threads ({n} cores, {res['seconds']:g} s of audio), time / policy's time")
     for name, row in res["threads"].items():
         print(
-            f"  {name:16s} policy {row['policy']}: {row['policy_s']:.2f} s; "
+            f"  {name:16s} policy {row['chosen']}: {row['policy_s']:.2f} s; "
             f"1 thread {row['1 thread']:.2f}x, {n} threads {row[f'{n} threads']:.2f}x"
         )
     print("\n(b) two runs at once: the pair's time / twice one run alone")
