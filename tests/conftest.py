@@ -52,4 +52,7 @@ def _isolated_home(
     ):
         monkeypatch.setenv(var, str(home / sub) if sub else str(home))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    # deriving an ONNX network adds seconds to every install: tests of the optimisation
+    # (tests/test_optimize.py) turn it on; the others install the original alone
+    monkeypatch.setenv("DEEPFX_OPTIMIZE", "0")
     return home

@@ -19,7 +19,12 @@ from deepfx.errors import ContractError, ModelLoadError, UnsafeModelError
 from deepfx.folder import network_file
 from deepfx.runners import Runner, open_runner
 
-__all__ = ["FewerOutputsWarning", "Model", "load_model", "network_cause"]
+__all__ = ["RUNNERS", "FewerOutputsWarning", "Model", "load_model", "network_cause"]
+
+#: What ``runner=`` (``--runner``) accepts: ``auto`` is the store's verified choice (a
+#: derived ONNX network when it was kept, else the card's network); the others force one.
+RUNNERS = ("auto", "torchscript", "pt2", "onnx")
+_RUNNER_FORMAT = {"torchscript": "torchscript", "pt2": "torch.export", "onnx": "onnx"}
 
 
 class Model:
@@ -38,11 +43,12 @@ class Model:
         device: str = "auto",
         threads: int | None = None,
         fmt: str | None = None,
+        runner: str | None = None,
     ):
         self.folder = Path(folder)
         self.card = card
         self.name = name or card.name or self.folder.name
-        self.model_file = network_file(self.folder, card, fmt)
+        self.model_file = choose_network(self.folder, card, fmt=fmt, runner=runner, device=device)
         self._device = device
         self._threads = threads
         self._runner: Runner | None = None
@@ -201,18 +207,66 @@ def network_cause(exc: BaseException) -> str:
     return cause if len(cause) <= 400 else cause[:397] + "..."
 
 
+def choose_network(
+    folder: Path,
+    card: ModelCard,
+    *,
+    fmt: str | None = None,
+    runner: str | None = None,
+    device: str = "auto",
+) -> Path:
+    """The network file a model runs with.
+
+    ``fmt`` (a format name) forces that file of the folder. ``runner``: ``auto`` / ``None``
+    takes the store's verified derived ONNX network when the install kept it (it passed
+    the parity check and was faster, :mod:`deepfx.optimize`), else the card's network;
+    ``torchscript`` / ``pt2`` force that file; ``onnx`` the folder's ``model.onnx``, else
+    the derived one (even if it was slower), else an error saying how to make one.
+    The derived network was chosen on the CPU: on an accelerator ``auto`` keeps the card's.
+    """
+    if fmt is not None:
+        return network_file(folder, card, fmt)
+    want = (runner or "auto").strip().lower()
+    if want not in RUNNERS:
+        from deepfx.errors import UsageError
+
+        raise UsageError(f"unknown runner {runner!r}: use {', '.join(RUNNERS)}")
+    from deepfx.store import derived_network, optimized_network
+
+    if want == "auto":
+        derived = optimized_network(folder)
+        if derived is not None and (device or "auto").lower() != "cpu":
+            from deepfx.runners import resolve_device
+
+            if resolve_device(device) != "cpu":
+                derived = None
+        return derived or network_file(folder, card)
+    if want == "onnx" and not (folder / "model.onnx").is_file():
+        derived = derived_network(folder)
+        if derived is not None:
+            return derived
+        raise ModelLoadError(
+            folder,
+            "this model has no ONNX network (none shipped, none derived); try "
+            "`deepfx models optimize <name>`, or run it with --runner auto",
+        )
+    return network_file(folder, card, _RUNNER_FORMAT[want])
+
+
 def load_model(
     model: str | Path | Model,
     *,
     device: str = "auto",
     threads: int | None = None,
     fmt: str | None = None,
+    runner: str | None = None,
     strict_card: bool = False,
 ) -> Model:
     """Open a model by folder path or installed name.
 
     Cards are read leniently by default (legacy cards from the wild load with warnings);
-    ``deepfx validate`` reads them strictly.
+    ``deepfx validate`` reads them strictly. ``runner`` (``auto``, ``torchscript``,
+    ``pt2``, ``onnx``) overrides which network runs (:func:`choose_network`).
     """
     if isinstance(model, Model):
         return model
@@ -230,4 +284,4 @@ def load_model(
         if not strict_card:
             warnings.simplefilter("ignore", CardWarning)
         card = load_card(folder, strict=strict_card)
-    return Model(folder, card, name=name, device=device, threads=threads, fmt=fmt)
+    return Model(folder, card, name=name, device=device, threads=threads, fmt=fmt, runner=runner)

@@ -28,6 +28,11 @@ variable                   default     meaning
 ``DEEPFX_RESIDENT_DIR``    runtime     the resident worker's private (0700) socket folder
                            dir         (default ``$XDG_RUNTIME_DIR/deepfx``, else
                                        ``<tmp>/deepfx-<uid>``)
+``DEEPFX_OPTIMIZE``        on          ``0``/``false``/``no``/``off``: installs do not try to
+                                       derive a faster ONNX network (``models optimize`` does)
+``DEEPFX_OPTIMIZE_CHUNK_S`` 2          seconds of audio the install times each runner on
+``DEEPFX_THREAD_BUDGET``   all cores   CPU threads this process's models may use in total
+                                       (batch actors get cores // actors)
 ``HF_ENDPOINT``            hf.co       the hub's base URL (``http(s)://...``)
 ``HF_HUB_OFFLINE``         off         as ``DEEPFX_OFFLINE`` (huggingface_hub's own switch)
 ``HF_HUB_CACHE``           HF_HOME/hub huggingface_hub's download cache
@@ -73,6 +78,9 @@ __all__ = [
     "local_max_files",
     "lock_timeout_s",
     "offline",
+    "optimize_chunk_s",
+    "optimize_on_install",
+    "thread_budget",
 ]
 
 #: The most bytes one hub answer that is not a file (JSON, headers of a HEAD, an error
@@ -174,6 +182,31 @@ def offline() -> bool:
             f"DEEPFX_OFFLINE={raw[:40]!r} is not valid: use 1/true/yes/on or 0/false/no/off"
         )
     return raw in _TRUE or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def optimize_on_install() -> bool:
+    """Whether an install tries to derive a faster ONNX network (``DEEPFX_OPTIMIZE``,
+    default on): a yes/no word."""
+    raw = os.environ.get("DEEPFX_OPTIMIZE", "").strip().lower()
+    if raw not in _TRUE | _FALSE:
+        raise UsageError(
+            f"DEEPFX_OPTIMIZE={raw[:40]!r} is not valid: use 1/true/yes/on or 0/false/no/off"
+        )
+    return raw == "" or raw in _TRUE
+
+
+def optimize_chunk_s() -> float:
+    """Seconds of audio each runner is timed on when an install compares them (bounds the
+    install's extra time; ``DEEPFX_OPTIMIZE_CHUNK_S``, default 4, at least 0.5)."""
+    return _number("DEEPFX_OPTIMIZE_CHUNK_S", 2.0, minimum=0.5)
+
+
+def thread_budget() -> int | None:
+    """The CPU threads this process's models may use in total (``DEEPFX_THREAD_BUDGET``,
+    a whole number >= 1), or ``None``: the thread policy decides from the cores."""
+    if not os.environ.get("DEEPFX_THREAD_BUDGET", "").strip():
+        return None
+    return int(_number("DEEPFX_THREAD_BUDGET", 1, minimum=1, integer=True))
 
 
 def hf_cache_dir() -> str:

@@ -84,6 +84,8 @@ __all__ = [
     "ensure_installed",
     "find_installed",
     "lookup",
+    "derived_network",
+    "optimized_network",
 ]
 
 MANIFEST_NAME = ".deepfx-manifest.json"
@@ -129,6 +131,20 @@ class InstalledModel:
     card: dict[str, Any]
     files: list[dict[str, Any]] = field(default_factory=list)
     card_warnings: list[str] = field(default_factory=list)
+    #: The derived ONNX network's record (:class:`deepfx.optimize.Optimized` as a dict):
+    #: both timings, the runner deepfx uses, or why there is none; ``None``: never tried.
+    optimized: dict[str, Any] | None = None
+
+    @property
+    def optimized_line(self) -> str:
+        """``optimized: 2.1x faster (...)`` / ``not optimized: <why>`` (``models info``,
+        the window's details)."""
+        from deepfx.optimize import Optimized
+
+        rec = Optimized.from_dict(self.optimized)
+        if rec is None:
+            return "not optimized: not tried yet (deepfx models optimize " + self.name + ")"
+        return rec.line()
 
     @property
     def kind(self) -> str:
@@ -150,6 +166,7 @@ class InstalledModel:
             "card": self.card,
             "files": self.files,
             "card_warnings": self.card_warnings,
+            "optimized": self.optimized,
         }
 
 
@@ -408,6 +425,30 @@ class Store:
                     size += st.st_size
         return RemovePlan(entry.name, model_dir, sorted(paths), size, self.root)
 
+    def optimize(self, name: str, *, on_step: StepCallback | None = None) -> InstalledModel:
+        """Derive, verify and time an ONNX network for the installed model ``name`` (as an
+        install does, :mod:`deepfx.optimize`), and record the result in its manifest.
+
+        The original network is never touched; a failed conversion is recorded (and any
+        earlier derived file removed), not raised. Returns the updated entry.
+        """
+        from deepfx.optimize import DERIVED_DIR
+
+        full = self.resolve_name(name)
+        with self._lock(full):
+            entry = self.info(full)
+            folder = self._checked(entry.folder, "the model folder")
+            record = _optimize_staged(folder, None, on_step, force=True)
+            if record is None or record.get("status") not in ("kept", "slower"):
+                shutil.rmtree(self._checked(folder / DERIVED_DIR), ignore_errors=True)
+            man_path = self._checked(folder / MANIFEST_NAME, "the manifest")
+            man = json.loads(man_path.read_text(encoding="utf-8"))
+            man["optimized"] = record
+            atomic_write_text(man_path, json.dumps(man, indent=2) + "\n")
+            fresh = self._read_entry(self._model_dir(full))
+            assert fresh is not None  # just written
+            return fresh
+
     def partial_size(self, repo_id: str) -> int:
         """Bytes of a cancelled (or cut off) download of ``repo_id`` kept for resuming."""
         return sum(
@@ -473,6 +514,7 @@ class Store:
             card=man.get("card", {}),
             files=man.get("files", []),
             card_warnings=man.get("card_warnings", []),
+            optimized=man.get("optimized") if isinstance(man.get("optimized"), dict) else None,
         )
 
     @contextlib.contextmanager
@@ -574,6 +616,7 @@ class Store:
                         "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         "card": _card_summary(card),
                         "card_warnings": card_warnings,
+                        "optimized": _optimize_staged(staged, card, on_step),
                     }
                     atomic_write_text(staged / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
                     step(on_step, f"moving {full} into place")
@@ -655,6 +698,78 @@ def _endpoint() -> str:
     from deepfx.hub._client import endpoint
 
     return endpoint()
+
+
+def _optimize_staged(
+    folder: Path, card: ModelCard | None, on_step: StepCallback | None, *, force: bool = False
+) -> dict[str, Any] | None:
+    """The manifest's ``"optimized"`` entry for the model in ``folder``: derive a verified
+    ONNX network beside the original (:func:`deepfx.optimize.derive`) unless
+    ``DEEPFX_OPTIMIZE`` is off (and not ``force``). Never raises for the model's sake:
+    an install does not fail because its network cannot be optimised."""
+    from deepfx.settings import optimize_on_install
+
+    if not force and not optimize_on_install():
+        return {"status": "off", "runner": "", "note": "DEEPFX_OPTIMIZE is off at install"}
+    try:
+        import warnings
+
+        from deepfx.card import CardWarning, load_card
+        from deepfx.folder import network_file
+        from deepfx.optimize import derive
+
+        if card is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CardWarning)
+                card = load_card(folder)
+        source = network_file(folder, card)
+        step(on_step, f"deriving a faster ONNX version of {source.name} (verified, timed)")
+        return derive(folder, card, source_file=source).to_dict()
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        from deepfx.errors import first_line
+
+        note = f"{type(exc).__name__}: {first_line(exc)[:200]}"
+        return {"status": "failed", "runner": "", "note": note}
+
+
+def optimized_network(folder: Path) -> Path | None:
+    """The derived ONNX network deepfx uses by default for the store folder ``folder``, or
+    ``None``: none was kept (not tried, failed, slower, off), or its file is missing or is
+    not the size and hash recorded. Read from the manifest alone: nothing is loaded."""
+    from deepfx.optimize import DERIVED_FILE
+
+    rec = _derived_record(folder)
+    if rec is None or rec.get("status") != "kept":
+        return None
+    return _derived_path(folder, rec, DERIVED_FILE)
+
+
+def derived_network(folder: Path) -> Path | None:
+    """The derived ONNX network of ``folder`` whether or not it was faster (``--runner
+    onnx`` asks for it), else ``None``."""
+    from deepfx.optimize import DERIVED_FILE
+
+    rec = _derived_record(folder)
+    if rec is None or rec.get("status") not in ("kept", "slower"):
+        return None
+    return _derived_path(folder, rec, DERIVED_FILE)
+
+
+def _derived_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        man = json.loads((Path(folder) / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    rec = man.get("optimized") if isinstance(man, dict) else None
+    return rec if isinstance(rec, dict) else None
+
+
+def _derived_path(folder: Path, rec: dict[str, Any], rel: str) -> Path | None:
+    path = Path(folder) / rel
+    if rec.get("file") != rel or not path.is_file() or path.is_symlink():
+        return None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return path if digest == rec.get("sha256") else None
 
 
 def _card_summary(card: ModelCard) -> dict[str, Any]:

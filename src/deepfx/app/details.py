@@ -254,6 +254,7 @@ class DetailsPane(QWidget):
             if inst.commit:
                 rows.append(("Commit", inst.commit[:12] + (" (pinned)" if inst.pinned else "")))
             rows.append(("Size on disk", human_size(inst.size)))
+            rows.append(("Speed", html.escape(inst.optimized_line)))
             rows.append(("Folder", _folder_link(inst.folder)))
         elif e.remote is not None and e.remote.commit:
             rows.append(("Commit", e.remote.commit[:12]))

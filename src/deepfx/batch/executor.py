@@ -188,7 +188,13 @@ def _quiet_ray_data() -> None:
 class _RayWorker:
     """The Ray Data UDF: one :class:`Worker` per actor, one row per call."""
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, *, thread_budget: int | None = None, **kwargs: Any):
+        if thread_budget and not kwargs.get("threads"):
+            # this actor's share of the node (cores // actors): the thread policy's budget,
+            # so actors side by side never run more threads in total than there are cores
+            from deepfx.settings import process_environment
+
+            process_environment()["DEEPFX_THREAD_BUDGET"] = str(int(thread_budget))
         self.worker = Worker(**kwargs)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
@@ -240,6 +246,7 @@ def run_rows(
             "config": config,
             "device": device,
             "threads": threads,
+            "thread_budget": max(1, int(pool.num_cpus)),
         },
     )  # Ray Data's actor pool restarts lost actors and retries their tasks (-1: forever)
     for row in mapped.iter_rows():

@@ -22,6 +22,7 @@ __all__ = [
     "DeviceOpt",
     "MemoryBudgetOpt",
     "OverlapOpt",
+    "RunnerOpt",
     "ThreadsOpt",
     "TimeoutOpt",
 ]
@@ -37,6 +38,17 @@ def _threads(value: int | None) -> int | None:
     from deepfx.engine.options import check_threads
 
     return check_threads(value, "--threads")
+
+
+def _runner(value: str | None) -> str | None:
+    from deepfx.errors import UsageError
+
+    choices = ("auto", "torchscript", "pt2", "onnx")  # deepfx.model.RUNNERS (no torch here)
+    if value is None:
+        return None
+    if value.strip().lower() not in choices:
+        raise UsageError(f"--runner {value!r} is not one of {', '.join(choices)}")
+    return value.strip().lower()
 
 
 def _chunk(value: float | None) -> float | None:
@@ -81,6 +93,17 @@ DeviceOpt = Annotated[
 ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", help="CPU threads for the model (1-1024).", callback=_threads),
+]
+RunnerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--runner",
+        help=(
+            "Which network runs: auto (default: the verified ONNX version derived at "
+            "install when it was faster), torchscript, pt2 or onnx."
+        ),
+        callback=_runner,
+    ),
 ]
 ChunkOpt = Annotated[
     float | None,

@@ -20,6 +20,7 @@ from deepfx.cli._options import (
     DeviceOpt,
     MemoryBudgetOpt,
     OverlapOpt,
+    RunnerOpt,
     ThreadsOpt,
 )
 
@@ -63,6 +64,7 @@ def run_command(
     overlap: OverlapOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
+    runner: RunnerOpt = None,
     per_channel: bool = typer.Option(
         False, "--per-channel", help="Run a mono model once per channel (keeps the channels)."
     ),
@@ -125,6 +127,7 @@ def run_command(
             batch=batch,
             device=device,
             threads=threads,
+            runner=runner,
             memory_budget_mb=memory_budget,
             on_progress=on_progress,
             cancel=token,

@@ -133,6 +133,7 @@ def process(
     batch: int | None = None,
     device: str = "auto",
     threads: int | None = None,
+    runner: str | None = None,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -158,8 +159,12 @@ def process(
     batch:
         Chunks per forward call (only for models whose card has ``"batch": true``).
     device, threads:
-        Where to run (``auto``, ``cpu``, ``cuda``, ``mps``) and CPU threads, used when
-        ``model`` is not an already loaded :class:`Model`.
+        Where to run (``auto``, ``cpu``, ``cuda``, ``mps``) and CPU threads (default: the
+        thread policy, :mod:`deepfx.runners.threads`), used when ``model`` is not an
+        already loaded :class:`Model`.
+    runner:
+        ``auto`` (default: the store's verified choice, a derived ONNX network when it
+        was kept), ``torchscript``, ``pt2`` or ``onnx`` (:func:`deepfx.model.choose_network`).
     memory_budget_mb:
         Largest input (MB of float32 at the model rate) handed to a ``whole_input`` model.
     on_progress, cancel:
@@ -190,7 +195,7 @@ def process(
             f"audio has shape {x.shape}: more channels than samples; pass (channels, samples)"
         )
     check_finite(x, sample_rate=rate, what="the audio array")
-    mdl = _load(model, device=device, threads=threads, on_progress=on_progress)
+    mdl = _load(model, device=device, threads=threads, runner=runner, on_progress=on_progress)
     info = AudioInfo(Path("<array>"), rate, x.shape[0], x.shape[1], "WAV", "FLOAT")
     job = _Job(mdl, info, opts, on_progress=on_progress, cancel=cancel, name="<array>")
     blocks = (x[:, i : i + DEFAULT_BLOCK] for i in range(0, x.shape[1], DEFAULT_BLOCK))
@@ -220,6 +225,7 @@ def run(
     batch: int | None = None,
     device: str = "auto",
     threads: int | None = None,
+    runner: str | None = None,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     block_frames: int = DEFAULT_BLOCK,
     on_progress: ProgressCallback | None = None,
@@ -261,7 +267,7 @@ def run(
     if not paths:
         raise UsageError("no input files given")
     infos = [inspect(p) for p in paths]  # fail fast on bad inputs
-    mdl = _load(model, device=device, threads=threads, on_progress=on_progress)
+    mdl = _load(model, device=device, threads=threads, runner=runner, on_progress=on_progress)
     out = Path(out_dir)
     targets = _plan_outputs(
         mdl,
@@ -364,12 +370,17 @@ def _load(
     device: str,
     threads: int | None,
     on_progress: ProgressCallback | None,
+    runner: str | None = None,
 ) -> Model:
     want = check_device(device, "device")
     threads = check_threads(threads, "threads")
     if on_progress is not None:
         on_progress(Progress(stage="loading", input=str(getattr(model, "name", model))))
-    mdl = model if isinstance(model, Model) else load_model(model, device=want, threads=threads)
+    mdl = (
+        model
+        if isinstance(model, Model)
+        else load_model(model, device=want, threads=threads, runner=runner)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mdl = mdl.load()

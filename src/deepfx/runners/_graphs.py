@@ -116,10 +116,13 @@ def torchscript_ops(module: Any) -> set[str]:
     return seen
 
 
-def check_torchscript_module(module: Any, path: Path) -> None:
-    """Refuse a loaded TorchScript module using any operator off the allow-list."""
-    for kind in sorted(torchscript_ops(module)):
+def check_torchscript_module(module: Any, path: Path) -> set[str]:
+    """Refuse a loaded TorchScript module using any operator off the allow-list; return
+    the operators it uses (the thread policy reads them)."""
+    ops = torchscript_ops(module)
+    for kind in sorted(ops):
         check_torch_op(kind, path)
+    return ops
 
 
 # --- torch.export (FX) ---------------------------------------------------------------------
@@ -136,8 +139,9 @@ def _fx_target_name(target: Any) -> str | None:
     return None
 
 
-def check_fx_graph(graph_module: Any, path: Path) -> None:
-    """Every call in a torch.export graph (and in any submodule graph) is allowed."""
+def check_fx_graph(graph_module: Any, path: Path) -> set[str]:
+    """Every call in a torch.export graph (and in any submodule graph) is allowed; returns
+    the operators it calls."""
     import math
     import operator
 
@@ -145,6 +149,7 @@ def check_fx_graph(graph_module: Any, path: Path) -> None:
 
     py_ok = {getattr(operator, t.split(".", 1)[1]) for t in PY_OPERATOR_TARGETS if t[0] == "_"}
     py_ok |= {getattr(math, t.split(".", 1)[1]) for t in PY_OPERATOR_TARGETS if t[0] == "m"}
+    seen: set[str] = set()
     py_ok |= {
         getattr(torch, t.split(".", 1)[1])
         for t in PY_OPERATOR_TARGETS
@@ -162,18 +167,30 @@ def check_fx_graph(graph_module: Any, path: Path) -> None:
             name = _fx_target_name(node.target)
             if name is not None:
                 check_torch_op(name, path)
+                seen.add(name)
             elif node.target not in py_ok:
                 label = getattr(node.target, "__name__", None) or str(node.target)
                 raise UnsafeModelError(
                     path, str(label)[:80], f"the graph calls {str(label)[:80]}, not an operator"
                 )
+    return seen
 
 
 # --- ONNX ----------------------------------------------------------------------------------
 
 
-def check_onnx(path: Path) -> None:
-    """Domains of every node (graph, subgraphs, functions) and external data locations."""
+def check_onnx(
+    path: Path,
+    *,
+    extra_domains: frozenset[str] = frozenset(),
+    declared_domains: frozenset[str] = frozenset(),
+) -> set[str]:
+    """Domains of every node (graph, subgraphs, functions) and external data locations;
+    returns the op types the graph uses (the thread policy reads them). ``extra_domains``:
+    onnxruntime's own fused-kernel domains, allowed only in a graph onnxruntime optimised
+    itself from a checked file (:mod:`deepfx.runners.onnx`'s cache); ``declared_domains``:
+    domains such a graph may declare in its opset imports without using them."""
+    domains = ONNX_DOMAINS | extra_domains
     try:
         import onnx
     except ImportError:
@@ -187,11 +204,13 @@ def check_onnx(path: Path) -> None:
         raise ModelLoadError(path, f"corrupt or unsupported ONNX model ({first[:120]})") from None
     functions = {(f.domain, f.name): f for f in model.functions}
     for opset in model.opset_import:
-        if opset.domain not in ONNX_DOMAINS and not any(d == opset.domain for d, _ in functions):
+        declared = domains | declared_domains
+        if opset.domain not in declared and not any(d == opset.domain for d, _ in functions):
             raise UnsafeModelError(
                 path, opset.domain, f"custom ONNX operator domain {opset.domain!r} is not allowed"
             )
     seen_fn: set[tuple[str, str]] = set()
+    op_types: set[str] = set()
 
     def walk(graph: Any) -> None:
         for init in graph.initializer:
@@ -203,12 +222,13 @@ def check_onnx(path: Path) -> None:
 
     def _check_node(node: Any) -> None:
         key = (node.domain, node.op_type)
+        op_types.add(node.op_type)
         if key in functions:
             if key not in seen_fn:
                 seen_fn.add(key)
                 for inner in functions[key].node:
                     _check_node(inner)
-        elif node.domain not in ONNX_DOMAINS:
+        elif node.domain not in domains:
             raise UnsafeModelError(
                 path,
                 f"{node.domain}::{node.op_type}",
@@ -228,6 +248,7 @@ def check_onnx(path: Path) -> None:
                 _check_external(t, path)
 
     walk(model.graph)
+    return op_types
 
 
 def _check_external(tensor: Any, path: Path) -> None:

@@ -25,7 +25,44 @@ class Runner(ABC):
 
     def __init__(self, path: Path, *, device: str = "auto", threads: int | None = None):
         self.path = Path(path)
+        #: What the caller asked for (``--threads``); ``None``: the thread policy decides.
+        self.requested_threads = threads
+        #: The threads the forward passes use (set by :meth:`choose_threads`).
         self.threads = threads
+        #: Why that many (:mod:`deepfx.runners.threads`).
+        self.threads_why = "asked for (--threads)" if threads else "library default"
+        self._ops: frozenset[str] = frozenset()
+        self._weight_bytes = 0
+        self._checked_at = 0.0
+
+    def choose_threads(self, ops: set[str] | frozenset[str], weight_bytes: int) -> int:
+        """Apply the thread policy to this network (its operators and weight size); on
+        a CPU it also counts this process as a run sharing the cores."""
+        from deepfx.runners.threads import choose_threads, run_lease
+
+        self._ops, self._weight_bytes = frozenset(ops), int(weight_bytes)
+        if getattr(self, "device", "cpu") == "cpu" and not self.requested_threads:
+            run_lease()
+        choice = choose_threads(
+            requested=self.requested_threads, ops=self._ops, weight_bytes=self._weight_bytes
+        )
+        self.threads, self.threads_why = choice.threads, choice.why
+        return choice.threads
+
+    def refresh_threads(self, *, every_s: float = 2.0) -> int:
+        """Re-apply the policy (at most every ``every_s``): another run may have started
+        or ended since, and the cores are shared among the runs at each moment."""
+        import time
+
+        now = time.monotonic()
+        if self.requested_threads or now - self._checked_at < every_s:
+            return int(self.threads or 1)
+        self._checked_at = now
+        from deepfx.runners.threads import choose_threads
+
+        choice = choose_threads(requested=None, ops=self._ops, weight_bytes=self._weight_bytes)
+        self.threads, self.threads_why = choice.threads, choice.why
+        return choice.threads
 
     @abstractmethod
     def __call__(self, x: np.ndarray) -> Any:

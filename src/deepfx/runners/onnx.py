@@ -1,7 +1,27 @@
-"""ONNX (``model.onnx``) through onnxruntime: runs without torch."""
+"""ONNX (``model.onnx``) through onnxruntime: runs without torch.
+
+Tuned for deepfx's use (one audio input whose length changes from chunk to chunk):
+
+* graph optimisation level "all" (constant folding, fusions, layout changes); the
+  optimised graph is cached on disk under the store (``<DEEPFX_HOME>/cache/onnx/``, never
+  in the model's folder), keyed to the file's SHA-256, onnxruntime's version and this
+  CPU, so the next load skips the optimisation. The cached file is checked like any ONNX
+  file (onnxruntime's own fused-kernel domains allowed, nothing else); a cache that does
+  not load is deleted and the original is used;
+* intra-op threads from the thread policy (:mod:`deepfx.runners.threads`), one inter-op
+  thread, sequential execution;
+* no CPU memory arena and no memory pattern: with a dynamic time axis the arena keeps
+  the largest chunk's buffers forever and the pattern is recomputed for every new length,
+  so peak memory grew with the chunk sizes seen; without them it stays flat (figures in
+  docs/engine.md).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +31,33 @@ from deepfx.errors import BackendMissingError, ModelLoadError, UsageError, first
 from deepfx.runners._graphs import check_onnx
 from deepfx.runners.base import Runner
 
-__all__ = ["OnnxRunner"]
+__all__ = ["ORT_DOMAINS", "OnnxRunner", "cached_graph_path"]
+
+#: Domains of the kernels onnxruntime itself writes into an optimised graph.
+ORT_DOMAINS = frozenset({"com.microsoft", "com.microsoft.nchwc", "com.ms.internal.nhwc"})
+#: Domains onnxruntime declares in every graph it saves (no node may use them).
+ORT_DECLARED = frozenset(
+    {
+        "ai.onnx.training",
+        "ai.onnx.preview",
+        "ai.onnx.preview.training",
+        "com.microsoft.experimental",
+        "org.pytorch.aten",
+    }
+)
 
 
 class OnnxRunner(Runner):
     format = "onnx"
 
-    def __init__(self, path: Path, *, device: str = "auto", threads: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        device: str = "auto",
+        threads: int | None = None,
+        cache: bool = True,
+    ):
         super().__init__(path, device=device, threads=threads)
         try:
             import onnxruntime as ort
@@ -33,21 +73,24 @@ class OnnxRunner(Runner):
         else:
             providers = ["CPUExecutionProvider"]
             self.device = "cpu"
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
         with open(self.path, "rb") as fh:
             if not fh.read(1):
                 raise ModelLoadError(self.path, "the file is empty (an interrupted download?)")
-        check_onnx(self.path)  # domains and external data, before onnxruntime reads it
-        try:
-            self._session = ort.InferenceSession(str(self.path), opts, providers=providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph
-            first = first_line(exc)
-            raise ModelLoadError(
-                self.path, f"corrupt or unsupported ONNX model ({first})"
-            ) from None
+        ops = check_onnx(self.path)  # domains and external data, before onnxruntime reads it
+        self.choose_threads(ops, self.path.stat().st_size)
+        #: The optimised graph this session was loaded from, when the cache was used.
+        self.cached_from: Path | None = None
+        cached = cached_graph_path(self.path, providers[0]) if cache else None
+        self._session: Any = None
+        if cached is not None and cached.is_file():
+            with contextlib.suppress(Exception):  # a bad cache is only a slower load
+                check_onnx(cached, extra_domains=ORT_DOMAINS, declared_domains=ORT_DECLARED)
+                self._session = self._open(ort, cached, providers, optimise=False)
+                self.cached_from = cached
+            if self._session is None:
+                cached.unlink(missing_ok=True)
+        if self._session is None:
+            self._session = self._open(ort, self.path, providers, optimise=True, save_to=cached)
         inputs = self._session.get_inputs()
         if len(inputs) != 1:
             raise ModelLoadError(
@@ -55,8 +98,86 @@ class OnnxRunner(Runner):
                 f"an ONNX model must take one input (audio), this one takes {len(inputs)}",
             )
         self._input = inputs[0].name
+        self._rank = len(inputs[0].shape or ())
         self._n_outputs = len(self._session.get_outputs())
 
+    def _open(
+        self,
+        ort: Any,
+        path: Path,
+        providers: list[str],
+        *,
+        optimise: bool,
+        save_to: Path | None = None,
+    ) -> Any:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = int(self.threads or 1)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.enable_cpu_mem_arena = False
+        opts.enable_mem_pattern = False
+        level = ort.GraphOptimizationLevel
+        opts.graph_optimization_level = level.ORT_ENABLE_ALL if optimise else level.ORT_DISABLE_ALL
+        partial: Path | None = None
+        if save_to is not None:
+            with contextlib.suppress(OSError):
+                save_to.parent.mkdir(parents=True, exist_ok=True)
+                partial = save_to.with_name(f".{save_to.name}.{os.getpid()}.partial")
+                opts.optimized_model_filepath = str(partial)
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph
+            if partial is not None:
+                partial.unlink(missing_ok=True)
+            first = first_line(exc)
+            raise ModelLoadError(
+                self.path, f"corrupt or unsupported ONNX model ({first})"
+            ) from None
+        if partial is not None and save_to is not None:
+            with contextlib.suppress(OSError):
+                if partial.is_file() and not partial.with_name(partial.name + ".data").exists():
+                    os.replace(partial, save_to)  # complete or absent, never half a file
+                partial.unlink(missing_ok=True)
+        return session
+
     def __call__(self, x: np.ndarray) -> Any:
+        if x.ndim == 3 and self._rank == 2 and self._n_outputs == 1:
+            # a batch of chunks (card "batch": true) for a graph of one chunk (a derived
+            # network, exported from a single (channels, samples) example): one at a time
+            return np.stack([self(item) for item in x])
         outs = self._session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})
         return outs[0] if self._n_outputs == 1 else tuple(outs)
+
+
+def cached_graph_path(path: Path, provider: str) -> Path | None:
+    """Where the optimised graph of ``path`` is cached, or ``None`` (no usable store).
+
+    The key covers everything the optimised graph depends on: the file's content, the
+    onnxruntime version, the provider and this CPU (level "all" picks kernels for it).
+    """
+    try:
+        import onnxruntime as ort
+
+        from deepfx.settings import home
+
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        key = hashlib.sha256(
+            f"{digest.hexdigest()}|{ort.__version__}|{provider}|{_cpu_id()}".encode()
+        ).hexdigest()[:32]
+        return home() / "cache" / "onnx" / f"{key}.onnx"
+    except Exception:  # noqa: BLE001 - no cache is only a slower load
+        return None
+
+
+def _cpu_id() -> str:
+    """This CPU's model and feature flags (the kernels an optimised graph may use)."""
+    text = ""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            lines = [ln for ln in fh if ln.startswith(("model name", "flags"))][:2]
+        text = "".join(lines)
+    return hashlib.sha256(f"{platform.machine()}|{text}".encode()).hexdigest()[:16]

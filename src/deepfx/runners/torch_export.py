@@ -10,7 +10,7 @@ import numpy as np
 
 from deepfx.errors import ModelLoadError, UnsafeModelError, first_line
 from deepfx.runners.base import Runner, _import_torch, resolve_device, sniff_zip
-from deepfx.runners.torchscript import _to_numpy
+from deepfx.runners.torchscript import _to_numpy, set_torch_threads
 
 __all__ = ["TorchExportRunner"]
 
@@ -23,8 +23,6 @@ class TorchExportRunner(Runner):
         torch = _import_torch(self.path)
         sniff_zip(self.path, "torch.export").close()
         self.device = resolve_device(device)
-        if threads:
-            torch.set_num_threads(threads)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -45,10 +43,25 @@ class TorchExportRunner(Runner):
                 self.path, f"not a loadable torch.export program ({first[:200]})"
             ) from None
         self._module = module
+        self._program = program  # the checked program (deepfx.optimize exports it to ONNX)
         self._torch = torch
+        self.choose_threads(_fx_ops(module), self.path.stat().st_size)
 
     def __call__(self, x: np.ndarray) -> Any:
         torch = self._torch
+        set_torch_threads(torch, self.refresh_threads())
         with torch.inference_mode():
             out = self._module(torch.from_numpy(x).to(self.device))
         return _to_numpy(out)
+
+
+def _fx_ops(module: Any) -> set[str]:
+    """Operator names of a loaded program's graph (already checked while loading)."""
+    ops: set[str] = set()
+    for gm in module.modules():
+        graph = getattr(gm, "graph", None)
+        for node in getattr(graph, "nodes", ()):
+            schema = getattr(node.target, "_schema", None)
+            if schema is not None:
+                ops.add(str(schema.name))
+    return ops

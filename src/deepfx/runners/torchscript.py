@@ -36,8 +36,6 @@ class TorchScriptRunner(Runner):
                 )
             raise ModelLoadError(self.path, "zip archive without TorchScript code")
         self.device = resolve_device(device)
-        if threads:
-            torch.set_num_threads(threads)
         # models written for torch < 1.8 STFT conventions run after a load-time fix
         from deepfx.legacy.archive import upgrade_real_istft
 
@@ -49,17 +47,26 @@ class TorchScriptRunner(Runner):
                 module = torch.jit.load(source, map_location=self.device)
         except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError with C++ text
             raise ModelLoadError(self.path, _explain(str(exc), torch.__version__)) from None
-        check_torchscript_module(module, self.path)  # before anything runs
+        ops = check_torchscript_module(module, self.path)  # before anything runs
         module.eval()
         self._module = module
         self._torch = torch
+        self.choose_threads(ops, self.path.stat().st_size)
 
     def __call__(self, x: np.ndarray) -> Any:
         torch = self._torch
+        set_torch_threads(torch, self.refresh_threads())
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = self._module(torch.from_numpy(x).to(self.device))
         return _to_numpy(out)
+
+
+def set_torch_threads(torch: Any, threads: int) -> None:
+    """torch's intra-op threads are per process: set them before each call, so two models
+    in one process each run with their own policy."""
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def _to_numpy(out: Any) -> Any:

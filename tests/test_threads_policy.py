@@ -1,0 +1,174 @@
+"""The thread policy (deepfx.runners.threads) and the tuned ONNX runner's graph cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from engine_helpers import ConvSep, card, save
+from torch import nn
+
+from deepfx.runners import open_runner
+from deepfx.runners.threads import (
+    SMALL_WEIGHT_BYTES,
+    budget_now,
+    choose_threads,
+    cores,
+    live_runs,
+    run_lease,
+)
+
+
+def test_explicit_threads_always_win() -> None:
+    c = choose_threads(requested=3, ops={"aten::lstm"}, weight_bytes=10)
+    assert (c.threads, c.why) == (3, "asked for (--threads)")
+
+
+def test_recurrent_networks_get_one_thread() -> None:
+    for op in ("aten::lstm", "aten::gru_cell", "prim::Loop", "LSTM", "Scan"):
+        c = choose_threads(requested=None, ops={op, "aten::conv1d"}, weight_bytes=1 << 30)
+        assert c.threads == 1 and "recurrent" in c.why
+
+
+def test_small_networks_get_one_thread_large_conv_ones_the_budget() -> None:
+    small = choose_threads(requested=None, ops={"aten::mul"}, weight_bytes=1000)
+    assert small.threads == 1 and "small" in small.why
+    big = choose_threads(
+        requested=None, ops={"aten::conv1d"}, weight_bytes=SMALL_WEIGHT_BYTES * 4, budget=5
+    )
+    assert big.threads == 5 and "convolutional" in big.why
+    assert choose_threads(requested=None, ops={"Conv"}, weight_bytes=0, budget=2).threads == 2
+
+
+def test_budget_setting_caps_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPFX_THREAD_BUDGET", "1")
+    assert budget_now() == 1
+    monkeypatch.setenv("DEEPFX_THREAD_BUDGET", "0")
+    from deepfx.errors import UsageError
+
+    with pytest.raises(UsageError, match="DEEPFX_THREAD_BUDGET"):
+        budget_now()
+
+
+def test_runs_at_once_share_the_cores(tmp_path: Path) -> None:
+    """A second process holding a lease halves the budget; when it ends, it is back."""
+    code = (
+        "import sys, time; from deepfx.runners.threads import run_lease; run_lease(); "
+        "print('ready', flush=True); sys.stdin.readline()"
+    )
+    run_lease()  # this process counts as one run, as a runner on the CPU makes it
+    before = live_runs()
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        assert live_runs() == before + 1
+        assert budget_now() == max(1, cores() // live_runs())
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while live_runs() > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live_runs() == before
+
+
+def test_runners_apply_the_policy(tmp_path: Path) -> None:
+    class Rec(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.LSTM(1, 4, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y, _ = self.rnn(x[:1].unsqueeze(-1))
+            return y[..., 0]
+
+    rec = save(Rec(), tmp_path / "rec", card(labels=["a"], rate=8000))
+    r = open_runner(rec / "model.pt", device="cpu")
+    assert r.threads == 1 and "recurrent" in r.threads_why
+    r(np.zeros((1, 100), dtype=np.float32))
+    assert torch.get_num_threads() == 1
+    asked = open_runner(rec / "model.pt", device="cpu", threads=2)
+    assert asked.threads == 2
+    asked(np.zeros((1, 100), dtype=np.float32))
+    assert torch.get_num_threads() == 2
+
+
+def _onnx_folder(tmp_path: Path) -> Path:
+    from deepfx.exporting import export
+
+    return export(
+        ConvSep(),
+        card(labels=["a", "b"], rate=8000),
+        tmp_path / "onnx-model",
+        formats=("onnx",),
+    )
+
+
+def test_onnx_optimised_graph_is_cached_in_the_store_and_reused(tmp_path: Path) -> None:
+    import shutil
+
+    folder = _onnx_folder(tmp_path)
+    cache = Path(os.environ["DEEPFX_HOME"]) / "cache" / "onnx"
+    shutil.rmtree(cache, ignore_errors=True)  # export's own check loaded it once already
+    before = sorted(p.name for p in folder.iterdir())
+    first = open_runner(folder / "model.onnx", device="cpu")
+    assert first.cached_from is None
+    files = list(cache.glob("*.onnx"))
+    assert len(files) == 1
+    assert sorted(p.name for p in folder.iterdir()) == before  # never in the model's folder
+    second = open_runner(folder / "model.onnx", device="cpu")
+    assert second.cached_from == files[0]
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 3001)).astype(np.float32)
+    assert float(np.max(np.abs(first(x) - second(x)))) <= 1e-5
+    # a broken cache is deleted and the original used
+    files[0].write_bytes(b"not onnx")
+    third = open_runner(folder / "model.onnx", device="cpu")
+    assert third.cached_from is None and third(x).shape == (2, 3001)
+
+
+def test_onnx_session_is_tuned(tmp_path: Path) -> None:
+    folder = _onnx_folder(tmp_path)
+    r = open_runner(folder / "model.onnx", device="cpu")
+    assert "convolutional" in r.threads_why  # Conv nodes: the budget, not one thread
+    opts = r._session.get_session_options()
+    assert opts.intra_op_num_threads == r.threads >= 1
+    assert opts.enable_cpu_mem_arena is False and opts.enable_mem_pattern is False
+
+
+def test_batch_actor_gets_its_share_of_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Ray actor reserves ``num_cpus``; its models' threads are capped to that share
+    (the executor passes ``cores // actors``), unless --threads was given."""
+    from deepfx.batch.executor import _RayWorker
+    from deepfx.batch.worker import BatchOptions
+
+    monkeypatch.setenv("DEEPFX_THREAD_BUDGET", "")  # restored after the test
+    big = nn.Sequential(nn.Conv1d(1, 512, 9, padding=4), nn.Conv1d(512, 1, 9, padding=4))
+
+    class Big(ConvSep):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = big
+
+    folder = save(Big(), tmp_path / "big", card(labels=["a"], rate=8000))
+    actor = _RayWorker(
+        thread_budget=1,
+        model=str(folder),
+        out_dir=str(tmp_path / "o"),
+        options=BatchOptions(),
+        config="",
+        device="cpu",
+    )
+    assert budget_now() == 1
+    assert actor.worker.model.runner.threads == 1
+    assert "convolutional" in actor.worker.model.runner.threads_why
