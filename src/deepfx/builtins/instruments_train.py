@@ -49,6 +49,9 @@ class Config:
     width: int = 24
     lr: float = 3e-3
     threads: int = 2
+    #: decision threshold of the report and the analyzer; 0.25 maximised micro-F1 on
+    #: mixtures of *training* clips (0.47 at 0.5, 0.59 at 0.25), never on the test sets
+    threshold: float = 0.25
 
     @classmethod
     def tiny(cls) -> Config:
@@ -264,9 +267,9 @@ def top1(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     return np.where(probs.max(axis=1) >= threshold, best, NONE)
 
 
-def single_report(probs: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+def single_report(probs: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, Any]:
     """Top-1 accuracy, per-class recall and the confusion matrix (rows: truth)."""
-    pred = top1(probs)
+    pred = top1(probs, threshold)
     k = NONE + 1
     cm = np.zeros((k, k), np.int64)
     for t, p in zip(truth, pred, strict=True):
@@ -299,7 +302,7 @@ def mixtures(
     return mx * 2, my  # predict() halves its input
 
 
-def multi_report(probs: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+def multi_report(probs: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, Any]:
     """Micro-F1 and per-class precision / recall / F1 of the thresholded outputs."""
     pred = probs >= threshold
     t = truth > 0.5
@@ -332,17 +335,20 @@ def shared_programs() -> list[int]:
     are not really unseen; the report also gives TimGM6mb's figures without them.
     """
     programs = sorted({p for c in D.CLASSES for p in (c.programs or (-1,))})
-    clips = []
+    clips, owner = [], []
     for p in programs:
         cls = next(i for i, c in enumerate(D.CLASSES) if p in (c.programs or (-1,)))
-        mid = 38 if p < 0 else (D.CLASSES[cls].low + D.CLASSES[cls].high) // 2
-        clips.append(D.Clip(cls, p, (D.Note(mid, 100, 0.0, 1.0),)))
+        c = D.CLASSES[cls]
+        pitches = (36, 38, 42) if p < 0 else (c.low + 3, (c.low + c.high) // 2, c.high - 3)
+        for pitch in pitches:  # low, middle and high: fonts split their samples by key
+            clips.append(D.Clip(cls, p, (D.Note(pitch, 100, 0.0, 1.0),)))
+            owner.append(p)
     a = D.render_clips("sfgmbank", clips)
     b = D.render_clips(D.TEST_FONT, clips)
-    shared = []
-    for p, u, v in zip(programs, a, b, strict=True):
+    shared: list[int] = []
+    for p, u, v in zip(owner, a, b, strict=True):
         corr = float(np.dot(u, v) / np.sqrt(np.dot(u, u) * np.dot(v, v) + 1e-12))
-        if corr > 0.9:
+        if corr > 0.9 and p not in shared:
             shared.append(p)
     return shared
 
@@ -351,13 +357,7 @@ def timing_report(module: Any) -> dict[str, Any]:
     """Spans on "2 s piano, 2 s silence, 2 s trumpet" rendered with FluidR3 (fresh notes)."""
     import torch
 
-    piano = D.Clip(0, 0, (D.Note(60, 90, 0.0, 1.0), D.Note(64, 90, 1.0, 2.0)))
-    trumpet = D.Clip(7, 56, (D.Note(67, 100, 0.0, 1.0), D.Note(72, 100, 1.0, 2.0)))
-    a = D.render_slots("fluidr3", [[piano], [trumpet]], slot_s=4.0)
-    audio = np.zeros(6 * D.SAMPLE_RATE, np.float32)
-    audio[: 2 * D.SAMPLE_RATE] = a[0, : 2 * D.SAMPLE_RATE]  # note-offs at 2 s: cut there
-    audio[4 * D.SAMPLE_RATE :] = a[1, : 2 * D.SAMPLE_RATE]
-    audio = audio / np.abs(audio).max() * 0.5
+    audio = sequence()
     with torch.no_grad():
         idx, ts = module(torch.from_numpy(audio)[None])
     from deepfx.engine.merge import merge_labels
@@ -375,11 +375,33 @@ def timing_report(module: Any) -> dict[str, Any]:
             errors[name] = round(
                 max(abs(mine[0].start_s - s), abs(mine[-1].end_s - e), len(mine) - 1.0), 3
             )
+    others = [lb for lb in spans if lb.text not in truth]
     return {
         "spans": [[round(lb.start_s, 3), round(lb.end_s, 3), lb.text] for lb in spans],
         "max_error_s": errors,
-        "ok": len(spans) == 2 and all(v <= 0.3 for v in errors.values()) and len(errors) == 2,
+        "ok": len(errors) == 2 and all(v <= 0.3 for v in errors.values()),
+        "other_labels_s": round(sum(lb.end_s - lb.start_s for lb in others), 3),
     }
+
+
+def sequence() -> np.ndarray:
+    """2 s piano, 2 s silence, 2 s trumpet (FluidR3, 16 kHz, peak 0.5): the timing test.
+
+    The last note-off of each part is at 1.9 s; the part is cut at 2 s with a 50 ms fade
+    (the release would otherwise ring on into the silence).
+    """
+    piano = D.Clip(
+        0, 0, (D.Note(62, 85, 0.0, 0.5), D.Note(65, 85, 0.5, 1.0), D.Note(69, 85, 1.0, 1.9))
+    )
+    trumpet = D.Clip(7, 56, (D.Note(70, 95, 0.0, 1.0), D.Note(65, 95, 1.0, 1.9)))
+    a = D.render_slots("fluidr3", [[piano], [trumpet]], slot_s=4.0)
+    two = 2 * D.SAMPLE_RATE
+    fade = np.ones(two, np.float32)
+    fade[-800:] = np.linspace(1.0, 0.0, 800, dtype=np.float32)
+    audio = np.zeros(3 * two, np.float32)
+    audio[:two] = a[0, :two] * fade
+    audio[2 * two :] = a[1, :two] * fade
+    return (audio / np.abs(audio).max() * 0.5).astype(np.float32)
 
 
 # -- saving --------------------------------------------------------------------------------
@@ -476,17 +498,46 @@ def confusion_png(report: dict[str, Any], path: Path) -> bool:
             painter.drawText(0, 0, names[j])
             painter.restore()
     painter.end()
-    return bool(img.save(str(path), "PNG"))
+    return bool(img.save(str(path)))
 
 
 # -- the command ---------------------------------------------------------------------------
+
+
+def evaluate(net: Any, data: dict[str, np.ndarray], cfg: Config, seed: int) -> dict[str, Any]:
+    """Every figure of the report for ``net`` (eval mode) on the held-out data."""
+    from deepfx.builtins._instruments_net import InstrumentLabeller
+
+    rng = np.random.default_rng(seed + 2)
+    none_x = data["none_test_x"]
+    test_x = np.concatenate([data["test_x"], none_x])
+    test_y = np.concatenate([data["test_y"], np.full(none_x.shape[0], NONE)])
+    tim_x = np.concatenate([data["tim_x"], none_x])
+    tim_y = np.concatenate([data["tim_y"], np.full(none_x.shape[0], NONE)])
+    report: dict[str, Any] = {}
+    thr = cfg.threshold
+    report["heldout"] = single_report(predict(net, test_x), test_y, thr)
+    report["timgm6mb"] = single_report(predict(net, tim_x), tim_y, thr)
+    shared = shared_programs()
+    fresh = ~np.isin(data["tim_prog"], shared)
+    if fresh.any():
+        sub = single_report(predict(net, data["tim_x"][fresh]), data["tim_y"][fresh], thr)
+        sub.pop("confusion")
+        report["timgm6mb_not_shared"] = {"shared_programs": shared, **sub}
+    mx, my = mixtures(data["test_x"], data["test_y"], cfg.mixtures_test, rng)
+    report["heldout_mixtures"] = multi_report(predict(net, mx), my, thr)
+    tx, ty = mixtures(data["tim_x"], data["tim_y"], cfg.mixtures_test, rng)
+    report["timgm6mb_mixtures"] = multi_report(predict(net, tx), ty, thr)
+    labeller = InstrumentLabeller(net, hop=4000, threshold=thr, gate_db=-40.0).eval()
+    report["timing"] = timing_report(labeller)
+    return report
 
 
 def train(cfg: Config, seed: int, out: Path, cache: Path, log: Any = print) -> dict[str, Any]:
     """Make the data, train, evaluate, save; returns the metrics written to metrics.json."""
     import torch
 
-    from deepfx.builtins._instruments_net import InstrumentLabeller, InstrumentNet
+    from deepfx.builtins._instruments_net import InstrumentNet
 
     t_start = time.time()
     torch.set_num_threads(cfg.threads)
@@ -520,27 +571,7 @@ def train(cfg: Config, seed: int, out: Path, cache: Path, log: Any = print) -> d
     net.eval()
     save_weights(net, out / "instruments.npz", width=cfg.width)
 
-    rng = np.random.default_rng(seed + 2)
-    none_x = data["none_test_x"]
-    test_x = np.concatenate([data["test_x"], none_x])
-    test_y = np.concatenate([data["test_y"], np.full(none_x.shape[0], NONE)])
-    tim_x = np.concatenate([data["tim_x"], none_x])
-    tim_y = np.concatenate([data["tim_y"], np.full(none_x.shape[0], NONE)])
-    report: dict[str, Any] = {}
-    report["heldout"] = single_report(predict(net, test_x), test_y)
-    report["timgm6mb"] = single_report(predict(net, tim_x), tim_y)
-    shared = shared_programs()
-    fresh = ~np.isin(data["tim_prog"], shared)
-    if fresh.any():
-        sub = single_report(predict(net, data["tim_x"][fresh]), data["tim_y"][fresh])
-        sub.pop("confusion")
-        report["timgm6mb_not_shared"] = {"shared_programs": shared, **sub}
-    mx, my = mixtures(data["test_x"], data["test_y"], cfg.mixtures_test, rng)
-    report["heldout_mixtures"] = multi_report(predict(net, mx), my)
-    tx, ty = mixtures(data["tim_x"], data["tim_y"], cfg.mixtures_test, rng)
-    report["timgm6mb_mixtures"] = multi_report(predict(net, tx), ty)
-    labeller = InstrumentLabeller(net, hop=4000, threshold=0.5, gate_db=-40.0).eval()
-    report["timing"] = timing_report(labeller)
+    report = evaluate(net, data, cfg, seed)
     report["config"] = asdict(cfg)
     report["seed"] = seed
     report["parameters"] = int(n_params)
@@ -553,11 +584,7 @@ def train(cfg: Config, seed: int, out: Path, cache: Path, log: Any = print) -> d
     report["torch"] = torch.__version__
     report["confusion_png"] = confusion_png(report, out / "confusion.png")
     (out / "metrics.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    log(
-        f"held-out top-1 {report['heldout']['top1']:.3f}, mixtures micro-F1 "
-        f"{report['heldout_mixtures']['micro_f1']:.3f}, TimGM6mb top-1 "
-        f"{report['timgm6mb']['top1']:.3f}, timing {report['timing']['max_error_s']}"
-    )
+    log(summary(report))
     return report
 
 
@@ -575,6 +602,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true", help="seconds-long CI configuration")
     parser.add_argument("--steps", type=int, default=None, help="override the step count")
+    parser.add_argument(
+        "--evaluate",
+        type=Path,
+        default=None,
+        metavar="NPZ",
+        help="only measure these weights (the same data and report; no training)",
+    )
     args = parser.parse_args(argv)
     cfg = Config.tiny() if args.tiny else Config()
     if args.steps is not None:
@@ -583,8 +617,38 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
-    train(cfg, args.seed, args.out, args.cache, log)
+    if args.evaluate is not None:
+        measure(args.evaluate, cfg, args.seed, args.out, args.cache, log)
+    else:
+        train(cfg, args.seed, args.out, args.cache, log)
     return 0
+
+
+def measure(
+    weights: Path, cfg: Config, seed: int, out: Path, cache: Path, log: Any = print
+) -> dict[str, Any]:
+    """Evaluate saved weights on the run's held-out data; writes metrics.json and the PNG."""
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    data = make_data(cfg, seed, cache, log)
+    t0 = time.time()
+    report = evaluate(load_net(weights), data, cfg, seed)
+    report.update(seed=seed, config=asdict(cfg), weights=str(weights))
+    report["evaluate_s"] = round(time.time() - t0, 1)
+    report["confusion_png"] = confusion_png(report, out / "confusion.png")
+    (out / "metrics.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    log(summary(report))
+    return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    return (
+        f"held-out top-1 {report['heldout']['top1']:.3f}, mixtures micro-F1 "
+        f"{report['heldout_mixtures']['micro_f1']:.3f}, TimGM6mb top-1 "
+        f"{report['timgm6mb']['top1']:.3f}, timing {report['timing']['max_error_s']}"
+    )
 
 
 if __name__ == "__main__":
