@@ -16,6 +16,9 @@ APT_PKGS="sox espeak-ng audacity xvfb xauth"
 # `deepfx app` (Qt, also on the offscreen platform the tests use): the libraries Qt's
 # wheels link to, and DejaVu Sans, the font the window and its screenshots are drawn in
 APT_PKGS="$APT_PKGS fonts-dejavu-core libegl1 libgl1 libfontconfig1 libfreetype6 libxkbcommon0 libglib2.0-0 libdbus-1-3"
+# builtin/instruments: FluidSynth renders its training/test notes from two General MIDI
+# soundfonts (FluidR3_GM, sf_GMbank); TimGM6mb is the unseen font of its accuracy report
+APT_PKGS="$APT_PKGS fluidsynth fluid-soundfont-gm csound-soundfont timgm6mb-soundfont"
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=""
   for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

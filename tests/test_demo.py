@@ -81,6 +81,7 @@ def test_demo_runs_every_builtin_and_writes_stems_and_labels(private_dirs: Path)
         "builtin/enhance",
         "builtin/vad",
         "builtin/notes",
+        "builtin/instruments",
     ]
     clip, rate = sf.read(str(result.clip.path), dtype="float64", always_2d=True)
     mono = clip.mean(axis=1)
@@ -108,8 +109,19 @@ def test_demo_runs_every_builtin_and_writes_stems_and_labels(private_dirs: Path)
 
     notes = steps["builtin/notes"]
     melody_start = result.clip.melody[0].start_s - 0.1
-    in_melody = [lb.text for lb in notes.labels if lb.start_s >= melody_start]
+    melody_end = result.clip.melody[-1].end_s
+    in_melody = [lb.text for lb in notes.labels if melody_start <= lb.start_s < melody_end]
     assert in_melody == [name for name, _ in MELODY]
+
+    instruments = steps["builtin/instruments"]
+    assert instruments.kind == "analyzer" and instruments.files[0].is_file()
+    for part in result.clip.instruments:  # the passage's piano and trumpet are labelled
+        inside = [
+            lb.text
+            for lb in instruments.labels
+            if lb.start_s < part.end_s - 0.2 and lb.end_s > part.start_s + 0.2
+        ]
+        assert part.text in inside, (part, instruments.labels)
     assert any("making the demo clip" in s for s in seen)
 
 

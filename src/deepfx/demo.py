@@ -73,6 +73,7 @@ DEMO_TASKS: tuple[DemoTask, ...] = (
     DemoTask("builtin/enhance", "speech enhancement"),
     DemoTask("builtin/vad", "voice activity"),
     DemoTask("builtin/notes", "notes"),
+    DemoTask("builtin/instruments", "instruments"),
 )
 
 
@@ -86,6 +87,9 @@ class DemoClip:
     speech_source: str  # "espeak-ng" or "synthetic"
     speech_span: tuple[float, float]
     melody: tuple[Label, ...]
+    #: the instrument passage after the melody (piano, then trumpet), when FluidSynth and
+    #: the FluidR3 soundfont are installed; empty otherwise
+    instruments: tuple[Label, ...] = ()
 
 
 @dataclass
@@ -146,8 +150,10 @@ def make_clip(path: Path | str, *, use_espeak: bool = True) -> DemoClip:
     """Write the demo clip (stereo float WAV, 44.1 kHz, about 7 s) to ``path``.
 
     Layout: speech in the centre from 0.5 s; then the melody C4 E4 G4 C5 (half a second
-    per note, harmonic tones) on the left; clicks every half second on the right; soft
-    hiss on both channels throughout. The speech is espeak-ng's when ``use_espeak`` and
+    per note, harmonic tones) on the left; then, when FluidSynth and its General MIDI
+    soundfont are installed, an instrument passage in the centre (1.5 s of piano, 1.5 s
+    of trumpet); clicks every half second on the right; soft hiss on both channels
+    throughout. The speech is espeak-ng's when ``use_espeak`` and
     espeak-ng is installed, else a synthetic vowel-like hum of the same length.
     """
     import soundfile as sf
@@ -164,7 +170,9 @@ def make_clip(path: Path | str, *, use_espeak: bool = True) -> DemoClip:
     speech_start = 0.5
     melody_start = speech_start + len(speech) / rate + 0.5
     note_s = 0.5
-    duration = melody_start + note_s * len(MELODY) + 0.5
+    passage_start = melody_start + note_s * len(MELODY) + 0.5
+    passage, parts = _instrument_passage(rate)
+    duration = passage_start + (len(passage) / rate + 0.5 if len(passage) else 0.0)
     n = int(duration * rate)
 
     left = np.zeros(n)
@@ -179,6 +187,9 @@ def make_clip(path: Path | str, *, use_espeak: bool = True) -> DemoClip:
         j = int(start * rate)
         left[j : j + len(tone)] += tone
         notes.append(Label(start, start + note_s, note))
+    j = int(passage_start * rate)
+    left[j : j + len(passage)] += passage
+    right[j : j + len(passage)] += passage
     right += 0.3 * _clicks(duration, rate, every_s=0.5)
     rng = np.random.default_rng(7)
     left += 0.01 * rng.standard_normal(n)
@@ -196,7 +207,42 @@ def make_clip(path: Path | str, *, use_espeak: bool = True) -> DemoClip:
         speech_source=source,
         speech_span=(speech_start, speech_start + len(speech) / rate),
         melody=tuple(notes),
+        instruments=tuple(
+            Label(passage_start + a, passage_start + b, text) for a, b, text in parts
+        ),
     )
+
+
+def _instrument_passage(rate: int) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """1.5 s of piano then 1.5 s of trumpet, rendered by FluidSynth (General MIDI).
+
+    Returns the mono passage (peak 0.4) at ``rate`` and its parts as (start, end, label)
+    in seconds from the passage's start; nothing when FluidSynth or the soundfont is
+    missing (``apt install fluidsynth fluid-soundfont-gm``).
+    """
+    import soxr
+
+    from deepfx.builtins import _instruments_data as D
+
+    piano = D.Clip(
+        0,
+        0,
+        (
+            D.Note(60, 90, 0.0, 0.75),
+            D.Note(64, 90, 0.0, 0.75),
+            D.Note(67, 90, 0.75, 1.5),
+            D.Note(72, 90, 0.75, 1.5),
+        ),
+    )
+    trumpet = D.Clip(7, 56, (D.Note(67, 100, 0.0, 0.75), D.Note(72, 100, 0.75, 1.5)))
+    try:
+        audio = D.render_slots("fluidr3", [[piano], [trumpet]], slot_s=1.5)
+    except DeepfxError:
+        return np.zeros(0), []
+    mono = np.concatenate([audio[0], audio[1]]).astype(np.float64)
+    mono = np.asarray(soxr.resample(mono, D.SAMPLE_RATE, rate), dtype=np.float64)
+    mono *= 0.4 / max(float(np.abs(mono).max()), 1e-9)
+    return mono, [(0.0, 1.5, "piano"), (1.5, 3.0, "brass")]
 
 
 def _espeak(text: str, rate: int) -> np.ndarray | None:

@@ -20,7 +20,7 @@ from deepfx.card import ModelCard
 
 __all__ = ["BuiltinSpec", "catalog", "get"]
 
-_MODULES = ("separation", "enhance", "vad", "notes")
+_MODULES = ("separation", "enhance", "vad", "notes", "instruments")
 
 
 @dataclass(frozen=True)
