@@ -230,10 +230,9 @@ def child(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_stems(out: Path, stem: str) -> Any:
+    import demucs_nets
     import numpy as np
     import soundfile as sf
-
-    import demucs_nets
 
     rows = [sf.read(str(out / f"{stem} - {k}.wav"), dtype="float32")[0] for k in demucs_nets.STEMS]
     return np.stack(rows)
@@ -291,9 +290,8 @@ def check_onnx(cfg: dict[str, Any]) -> float:
 
 
 def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, Any]:
-    import torch
-
     import demucs_nets
+    import torch
 
     work = Path(cfg["workdir"])
     work.mkdir(parents=True, exist_ok=True)
@@ -343,8 +341,10 @@ def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, A
 
 def report(res: dict[str, Any]) -> None:
     print()
-    print(f"{'contender':10s} {'work s':>8s} {'x fwd':>6s} {'peak MB':>8s} {'x fwd':>6s} "
-          f"{'RTF':>6s} {'seam max':>9s} {'seam rms':>9s}")
+    print(
+        f"{'contender':10s} {'work s':>8s} {'x fwd':>6s} {'peak MB':>8s} {'x fwd':>6s} "
+        f"{'RTF':>6s} {'seam max':>9s} {'seam rms':>9s}"
+    )
     for m, r in res["rows"].items():
         s = r["seam"] or {}
         print(
@@ -367,7 +367,9 @@ def main() -> None:
     ap.add_argument("--overlap", type=float, default=0.8, help="deepfx overlap s (card)")
     ap.add_argument("--channels", type=int, default=64, help="Demucs channels (v2: 64)")
     ap.add_argument("--depth", type=int, default=6, help="Demucs depth (v2: 6)")
-    ap.add_argument("--tiny", action="store_true", help="a 4-channel net on 3 s (a smoke test)")
+    ap.add_argument(
+        "--tiny", action="store_true", help="a 4-channel, 4-level net on 2.5 s (a smoke test)"
+    )
     ap.add_argument("--repeat", type=int, default=1, help="interleaved passes; best of each")
     ap.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/deepfx-bench-demucs"))
@@ -380,7 +382,8 @@ def main() -> None:
         return
     sys.path[:0] = [str(ROOT / "src"), str(HERE)]
     if args.tiny:
-        args.seconds, args.channels, args.segment, args.window, args.overlap = 3, 4, 1, 1, 0.2
+        args.seconds, args.segment, args.window, args.overlap = 2.5, 1.0, 1.0, 0.2
+        args.channels, args.depth = 4, 4
     cfg = {
         "workdir": str(args.workdir.resolve()),
         "seconds": args.seconds,
