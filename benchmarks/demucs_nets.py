@@ -1,0 +1,180 @@
+"""The paper's network for benchmarks: Demucs v2 (about 265 M parameters) and HTDemucs.
+
+Random, seeded weights (time and memory do not depend on training). Built from the
+``demucs`` package's own classes (``pip install --no-deps demucs`` plus julius, einops,
+tqdm, pyyaml; only ``demucs.demucs``, ``demucs.htdemucs`` and ``demucs.apply`` are
+imported, none of which needs torchaudio).
+
+Demucs v2 as in the paper's speed figure: ``Demucs(channels=64, depth=6, lstm_layers=2,
+context=1, glu=True, rewrite=True, resample=True)`` with v2's plain layers (ReLU, no
+group norm, no DConv branches, no input normalisation), 4 sources, mono 44.1 kHz
+(``audio_channels=1``): 265.7 M parameters.
+
+Wrapped the way the original contributors did (audacitorch's ``WaveformToWaveformBase``
+with a ``do_forward_pass``): ``(1, samples)`` mono in, ``(4, samples)`` out, one row per
+stem. The demucs package's ``Demucs.forward`` does not script (``valid_length`` and
+julius' resampling are plain Python), so :class:`DemucsV2Core` is its forward written
+for TorchScript over the *same* submodules and weights; it gives the same output
+(``tests/test_bench_demucs.py`` checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+STEMS = ["drums", "bass", "other", "vocals"]
+RATE = 44100
+
+
+def demucs_v2(*, channels: int = 64, depth: int = 6, seed: int = 0) -> nn.Module:
+    """The Demucs v2 network (``demucs.demucs.Demucs``), random weights, eval mode."""
+    from demucs.demucs import Demucs
+
+    torch.manual_seed(seed)
+    net = Demucs(
+        sources=list(STEMS),
+        audio_channels=1,
+        channels=channels,
+        depth=depth,
+        lstm_layers=2,
+        context=1,
+        glu=True,
+        rewrite=True,
+        resample=True,
+        # v2's layers: ReLU, no GroupNorm, no DConv residual branches, no normalisation
+        gelu=False,
+        norm_starts=depth + 1,
+        dconv_mode=0,
+        normalize=False,
+        samplerate=RATE,
+        segment=40,  # v2's segment_length = 4 * 10 * 44100 samples: apply_model's chunks
+    )
+    return net.eval()
+
+
+def htdemucs(*, seed: int = 0, segment: float = 10.0) -> nn.Module:
+    """HTDemucs (``demucs.htdemucs.HTDemucs``, the v4 hybrid transformer), mono, random."""
+    from demucs.htdemucs import HTDemucs
+
+    torch.manual_seed(seed)
+    return HTDemucs(sources=list(STEMS), audio_channels=1, samplerate=RATE, segment=segment).eval()
+
+
+class DemucsV2Core(nn.Module):
+    """``demucs.demucs.Demucs.forward`` (``normalize=False``) in TorchScript-able form.
+
+    Same submodules (so the same weights), same padding to the valid length, same julius
+    resampling, same centre trims.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        import julius
+
+        self.encoder = net.encoder
+        self.decoder = net.decoder
+        self.lstm = net.lstm.lstm
+        self.linear = net.lstm.linear
+        self.up = julius.ResampleFrac(1, 2)
+        self.down = julius.ResampleFrac(2, 1)
+        self.depth = int(net.depth)
+        self.kernel_size = int(net.kernel_size)
+        self.stride = int(net.stride)
+        self.n_sources = len(net.sources)
+        self.audio_channels = int(net.audio_channels)
+
+    def valid_length(self, length: int) -> int:
+        length = length * 2
+        for _ in range(self.depth):
+            # integer ceil division (math.ceil of a float freezes the length on export)
+            length = (length - self.kernel_size + self.stride - 1) // self.stride + 1
+            length = max(1, length)
+        for _ in range(self.depth):
+            length = (length - 1) * self.stride + self.kernel_size
+        return (length + 1) // 2
+
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        length = mix.shape[-1]
+        delta = self.valid_length(length) - length
+        x = F.pad(mix, (delta // 2, delta - delta // 2))
+        x = self.up(x)
+        saved: list[torch.Tensor] = []
+        for encode in self.encoder:
+            x = encode(x)
+            saved.append(x)
+        y = self.lstm(x.permute(2, 0, 1))[0]
+        x = self.linear(y).permute(1, 2, 0)
+        for decode in self.decoder:
+            skip = saved.pop(-1)
+            x = decode(x + _center_trim(skip, x.shape[-1]))
+        x = self.down(x)
+        x = _center_trim(x, length)
+        return x.view(x.size(0), self.n_sources, self.audio_channels, x.size(-1))
+
+
+def _center_trim(t: torch.Tensor, length: int) -> torch.Tensor:
+    delta = t.shape[-1] - length
+    # narrow keeps the output length the input's (symbolic) length on export
+    return t.narrow(-1, delta // 2, length)
+
+
+def _effect_base() -> Any:
+    """audacitorch's base class, as the original contributors used (deepfx.nn's twin
+    when audacitorch is not installed)."""
+    try:
+        from audacitorch import WaveformToWaveformBase
+
+        return WaveformToWaveformBase
+    except ImportError:  # pragma: no cover - audacitorch is installed by scripts/install.sh
+        from deepfx.nn import WaveformToWaveform
+
+        return WaveformToWaveform
+
+
+class _Separator(_effect_base()):  # type: ignore[misc]
+    """Mono mix in ``(1, samples)``, the four stems out ``(4, samples)``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__(model)
+
+    def do_forward_pass(self, x: torch.Tensor) -> torch.Tensor:
+        mono = x.mean(dim=0, keepdim=True).unsqueeze(0)  # (1, 1, n)
+        stems = self.model(mono)  # (1, sources, channels, n)
+        return stems[0].mean(dim=1)
+
+
+def effect_v2(net: nn.Module) -> nn.Module:
+    """The deepfx / Audacity effect around a Demucs v2 network (same weights)."""
+    return _Separator(DemucsV2Core(net)).eval()
+
+
+def effect_ht(net: nn.Module) -> nn.Module:
+    """The effect around an HTDemucs network (eager; HTDemucs does not script)."""
+    return _Separator(net).eval()
+
+
+def card(name: str, *, window_s: float, overlap_s: float) -> Any:
+    from deepfx.card import Chunking, ModelCard
+
+    return ModelCard.model_validate(
+        {
+            "name": f"bench/{name}",
+            "short_description": f"Benchmark {name} separator (random weights)",
+            "long_description": "Demucs-architecture network used by benchmarks/bench_demucs.py.",
+            "domain_tags": ["music"],
+            "tags": ["benchmark"],
+            "effect_type": "waveform-to-waveform",
+            "multichannel": False,
+            "labels": STEMS,
+            "sample_rate": RATE,
+            "chunking": Chunking(window_s=window_s, overlap_s=overlap_s),
+        }
+    )
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
