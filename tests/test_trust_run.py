@@ -196,7 +196,11 @@ def test_options_object_is_validated_and_frozen() -> None:
 
 PLAN_TABLE = [
     # (card kwargs, frames, rate, channels, options, expected fields)
-    (dict(labels=["a", "b"]), 16000, RATE, 2, EngineOptions(), dict(window=80000, lanes=1)),
+    # stereo stays stereo: a mono effect runs per channel by default; --mono mixes down
+    (dict(labels=["a", "b"]), 16000, RATE, 2, EngineOptions(), dict(window=80000, lanes=2)),
+    (dict(labels=["a", "b"]), 16000, RATE, 2, EngineOptions(mono=True), dict(lanes=1)),
+    (dict(labels=["a"], effect=False), 16000, RATE, 2, EngineOptions(), dict(lanes=1)),
+    (dict(labels=["a"], multichannel=True), 16000, RATE, 2, EngineOptions(), dict(lanes=1)),
     (
         dict(labels=["a", "b"]),
         16000,
@@ -413,5 +417,5 @@ def test_second_signal_exits_at_once_inside_a_long_forward_call(
     _, err = proc.communicate(timeout=60)  # not minutes: the watcher ended it
     assert proc.returncode == 128 + sig, err
     assert "stopped at once" in err and err.count("\n") == 1
-    assert list(out.iterdir()) == []  # the hard exit removes the temp files
+    assert not out.exists() or list(out.iterdir()) == []  # temp files (and the folder) removed
     assert src.exists()

@@ -63,8 +63,15 @@ def run_command(
     overlap: OverlapOpt = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
-    per_channel: bool = typer.Option(
-        False, "--per-channel", help="Run a mono model once per channel (keeps the channels)."
+    per_channel: bool | None = typer.Option(
+        None,
+        "--per-channel/--mono",
+        help=(
+            "Stereo stays stereo: by default an effect keeps the input's channels (a mono "
+            "model runs once per channel) and an analyzer reads a mono mix. --mono mixes "
+            "down to mono; --per-channel runs analyzers per channel too."
+        ),
+        show_default=False,
     ),
     memory_budget: MemoryBudgetOpt = 2048.0,
     batch: BatchOpt = None,
@@ -100,6 +107,10 @@ def run_command(
     tasks: dict[int, TaskID] = {}
 
     def on_progress(ev: Event) -> None:
+        if ev.stage == "note":
+            if not quiet:
+                console.print(ev.message, highlight=False)
+            return
         if ev.stage == "loading":
             if not quiet:
                 console.print(f"loading model {ev.input}", highlight=False)

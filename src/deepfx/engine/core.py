@@ -43,6 +43,7 @@ from deepfx.engine.options import (
     EngineOptions,
     check_device,
     check_sample_rate,
+    channel_note,
     check_threads,
     plan,
 )
@@ -58,6 +59,7 @@ from deepfx.outputs.audio import DEFAULT_TEMPLATE, AudioWriter, audio_format_for
 from deepfx.outputs.check import check_audio_formats, check_open_files, check_targets
 from deepfx.outputs.labels import LABEL_FORMATS, write_labels
 from deepfx.outputs.names import OutputNaming, plan_names
+from deepfx.outputs.temps import forget_made_folders, made_folders
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -80,8 +82,8 @@ class EffectResult:
     """Output of an effect: one track per kept label.
 
     ``tracks[label]`` is float32 ``(channels, samples)`` at ``sample_rate`` (the input's
-    rate) with exactly the input's length; ``channels`` is 1, or the input's channel count
-    when the model ran once per channel.
+    rate) with exactly the input's length; ``channels`` is the input's channel count (a
+    mono model ran once per channel), or 1 with ``mono=True``.
     """
 
     tracks: dict[str, np.ndarray]
@@ -127,7 +129,8 @@ def process(
     sample_rate: int,
     *,
     stems: Sequence[str] | None = None,
-    per_channel: bool = False,
+    per_channel: bool | None = None,
+    mono: bool = False,
     chunk_s: float | None = None,
     overlap_s: float | None = None,
     batch: int | None = None,
@@ -150,9 +153,13 @@ def process(
     stems:
         Labels to keep (effects); default all. Unknown names raise ``ValueError`` listing
         the model's labels.
-    per_channel:
-        For mono models: run once per input channel and keep the channels (default:
-        average the channels to mono).
+    per_channel, mono:
+        Stereo stays stereo: by default (``None``) an effect keeps the input's channels (a
+        mono model runs once per channel; a multichannel model gets them as its card
+        says) and an analyzer reads a mono mix. ``mono=True`` (or ``per_channel=False``)
+        mixes a multichannel input down to mono for a mono model; ``per_channel=True``
+        runs an analyzer per channel too (labels of all channels merged). What was done is
+        told once per input as a ``Progress(stage="note", message=...)`` event.
     chunk_s, overlap_s:
         Chunk length and overlap in seconds; default the card's hints, else 10 s / 1 s.
     batch:
@@ -172,6 +179,7 @@ def process(
     opts = EngineOptions(
         stems=tuple(stems) if stems else None,
         per_channel=per_channel,
+        mono=mono,
         chunk_s=chunk_s,
         overlap_s=overlap_s,
         batch=batch,
@@ -214,7 +222,8 @@ def run(
     name_template: str = DEFAULT_TEMPLATE,
     audio_format: str | None = None,
     subtype: str | None = None,
-    per_channel: bool = False,
+    per_channel: bool | None = None,
+    mono: bool = False,
     chunk_s: float | None = None,
     overlap_s: float | None = None,
     batch: int | None = None,
@@ -248,6 +257,7 @@ def run(
     opts = EngineOptions(
         stems=tuple(stems) if stems else None,
         per_channel=per_channel,
+        mono=mono,
         chunk_s=chunk_s,
         overlap_s=overlap_s,
         batch=batch,
@@ -274,6 +284,7 @@ def run(
         subtype=subtype,
     )
     made = _make_folder(out)
+    made_folders(made)
     try:
         return _run_all(
             mdl, infos, targets, opts, label_format.lower(), block_frames, on_progress, cancel
@@ -281,6 +292,8 @@ def run(
     except BaseException:
         _remove_if_empty(made)
         raise
+    finally:
+        forget_made_folders(made)
 
 
 def _make_folder(out: Path) -> list[Path]:
@@ -519,6 +532,11 @@ class _Job:
         self.batch = p.batch
         self.forward_s = 0.0
         self.background_io = spare_core(_compute_threads(model), model.device)
+        self.note = channel_note(model.card, info.channels, options, model.name)
+        if self.note and on_progress is not None:
+            on_progress(
+                Progress(stage="note", input=name, index=index, count=count, message=self.note)
+            )
 
     # -- events -------------------------------------------------------------------------
 

@@ -16,8 +16,10 @@ from deepfx.errors import Cancelled
 __all__ = ["CancelToken", "Progress", "Stage"]
 
 #: ``loading`` the model; ``processing`` audio (``done``/``total`` in model-rate samples);
-#: ``writing`` (renaming finished outputs into place); ``done`` for an input.
-Stage = Literal["loading", "processing", "writing", "done"]
+#: ``writing`` (renaming finished outputs into place); ``done`` for an input; ``note``: a
+#: line for the user in ``message`` (e.g. "stereo input: builtin/hpss is mono, ran per
+#: channel"), no progress.
+Stage = Literal["loading", "processing", "writing", "done", "note"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Progress:
     count: int = 1
     unit: str = "samples"
     started: float = field(default_factory=time.monotonic)
+    #: the line to show for a ``note`` event
+    message: str = ""
 
     @property
     def fraction(self) -> float:

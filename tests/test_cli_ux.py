@@ -1,0 +1,151 @@
+"""Issue 16 through the CLI: stereo stays stereo, Ctrl-C lands at once.
+
+Subprocess runs of `deepfx run` on small real TorchScript models (tests/engine_helpers).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import engine_helpers as h
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from deepfx.card import Chunking
+from deepfx.engine import process
+from deepfx.outputs.temps import TEMP_PREFIX
+
+
+def deepfx(*args: object, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deepfx", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="module")
+def gain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mono effect: out = 0.5 * x (exactly predictable per channel)."""
+    return h.save(
+        h.Gain([0.5]),
+        tmp_path_factory.mktemp("g") / "gain",
+        h.card(labels=["half"], rate=8000, chunking=Chunking(window_s=0.5, overlap_s=0.1)),
+    )
+
+
+def _stereo(path: Path, rate: int = 8000, seconds: float = 1.0) -> np.ndarray:
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    x = np.stack([0.4 * np.sin(2 * np.pi * 220 * t), 0.3 * np.sin(2 * np.pi * 330 * t)], axis=1)
+    sf.write(path, x, rate, subtype="FLOAT")
+    return x.astype(np.float32)
+
+
+# --- 1. stereo stays stereo ------------------------------------------------------------
+
+
+def test_mono_effect_on_stereo_keeps_stereo_and_says_so(tmp_path: Path, gain: Path) -> None:
+    src = tmp_path / "song.wav"
+    x = _stereo(src)
+    r = deepfx("run", gain, src, "-o", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert "stereo input: test-model is mono, ran per channel" in r.stderr
+    y, _ = sf.read(tmp_path / "out" / "song - half.wav", dtype="float32", always_2d=True)
+    assert y.shape == x.shape  # two channels, each its own
+    np.testing.assert_allclose(y, 0.5 * x, atol=2e-3)
+
+
+def test_mono_flag_mixes_down(tmp_path: Path, gain: Path) -> None:
+    src = tmp_path / "song.wav"
+    x = _stereo(src)
+    r = deepfx("run", gain, src, "-o", tmp_path / "out", "--mono")
+    assert r.returncode == 0, r.stderr
+    assert "mixed down to mono" in r.stderr
+    y, _ = sf.read(tmp_path / "out" / "song - half.wav", dtype="float32", always_2d=True)
+    assert y.shape == (x.shape[0], 1)
+    np.testing.assert_allclose(y[:, 0], 0.5 * x.mean(axis=1), atol=2e-3)
+
+
+def test_python_api_keeps_channels_and_mono_opts_out(gain: Path) -> None:
+    x = np.random.default_rng(0).standard_normal((2, 4000)).astype(np.float32) * 0.2
+    notes: list[str] = []
+    res = process(gain, x, 8000, on_progress=lambda p: notes.append(p.message))
+    assert res.tracks["half"].shape == (2, 4000)  # type: ignore[union-attr]
+    assert any("ran per channel" in n for n in notes)
+    mono = process(gain, x, 8000, mono=True)
+    assert mono.tracks["half"].shape == (1, 4000)  # type: ignore[union-attr]
+
+
+def test_analyzer_still_reads_a_mono_mix(tmp_path: Path) -> None:
+    folder = h.save(
+        h.Loud(8000),
+        tmp_path / "loud",
+        h.card(labels=["loud"], rate=8000, effect=False, chunking=Chunking(window_s=1.0)),
+    )
+    x = np.zeros((16000, 2))
+    x[4000:9000, 0] = 0.9  # one channel alone is loud; the mix (0.45) is not
+    src = tmp_path / "a.wav"
+    sf.write(src, x, 8000)
+    r = deepfx("run", folder, src, "-o", tmp_path / "o", "-q")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o" / "a - labels.txt").read_text() == ""
+    r = deepfx("run", folder, src, "-o", tmp_path / "p", "-q", "--per-channel")
+    assert r.returncode == 0, r.stderr
+    assert "loud" in (tmp_path / "p" / "a - labels.txt").read_text()
+
+
+def test_mono_and_per_channel_contradict(gain: Path) -> None:
+    with pytest.raises(Exception, match="contradict"):
+        process(gain, np.zeros((2, 800), np.float32), 8000, mono=True, per_channel=True)
+
+
+# --- 5b. Ctrl-C lands within a second or two ----------------------------------------------
+
+
+class _Slow(torch.nn.Module):
+    """One forward call that stays in TorchScript's C++ interpreter for minutes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x[:1] * 0.0
+        for _ in range(50_000_000):
+            y = y * 0.5
+        return y + x[:1]
+
+
+def test_first_ctrl_c_lands_inside_a_long_forward_call(tmp_path: Path) -> None:
+    slow = h.save(
+        _Slow(), tmp_path / "slow", h.card(labels=["y"], rate=8000, chunking=Chunking(window_s=1))
+    )
+    src = tmp_path / "a.wav"
+    sf.write(src, np.zeros(800, np.float32), 8000)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepfx", "run", str(slow), str(src), "-o", str(out), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out.exists() and any(p.name.startswith(TEMP_PREFIX) for p in out.iterdir())):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never started writing"
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside the one forward call
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)  # once
+    _, err = proc.communicate(timeout=60)  # generous: not the minutes the call would take
+    latency = time.monotonic() - t0
+    print(f"Ctrl-C latency inside a long forward call: {latency:.2f} s")
+    assert proc.returncode == 130, err
+    assert "cancelled" in err and err.count("\n") == 1
+    assert not out.exists()  # nothing left: no temp file, not even the empty folder
+    assert src.exists()
