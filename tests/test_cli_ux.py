@@ -97,10 +97,10 @@ def test_analyzer_still_reads_a_mono_mix(tmp_path: Path) -> None:
     sf.write(src, x, 8000)
     r = deepfx("run", folder, src, "-o", tmp_path / "o", "-q")
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "o" / "a - labels.txt").read_text() == ""
+    assert (tmp_path / "o" / "a - labels (test-model).txt").read_text() == ""
     r = deepfx("run", folder, src, "-o", tmp_path / "p", "-q", "--per-channel")
     assert r.returncode == 0, r.stderr
-    assert "loud" in (tmp_path / "p" / "a - labels.txt").read_text()
+    assert "loud" in (tmp_path / "p" / "a - labels (test-model).txt").read_text()
 
 
 def test_mono_and_per_channel_contradict(gain: Path) -> None:
@@ -149,3 +149,129 @@ def test_first_ctrl_c_lands_inside_a_long_forward_call(tmp_path: Path) -> None:
     assert "cancelled" in err and err.count("\n") == 1
     assert not out.exists()  # nothing left: no temp file, not even the empty folder
     assert src.exists()
+
+
+# --- 3. names say what made them -----------------------------------------------------------
+
+
+def test_repeated_runs_number_and_another_model_is_named(tmp_path: Path, gain: Path) -> None:
+    other = h.save(
+        h.Gain([0.25]),
+        tmp_path / "other",
+        h.card(labels=["half"], rate=8000, name="quarter-fx"),
+    )
+    src = tmp_path / "song.wav"
+    _stereo(src)
+    out = tmp_path / "out"
+    for _ in range(2):
+        assert deepfx("run", gain, src, "-o", out, "-q").returncode == 0
+    r = deepfx("run", other, src, "-o", out, "-q")
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["song - half (2).wav", "song - half (quarter-fx).wav", "song - half.wav"]
+    assert str(out / "song - half (quarter-fx).wav") in r.stdout  # the CLI says where
+    assert sf.SoundFile(str(out / "song - half.wav")).comment == "made by deepfx from test-model"
+    # --overwrite replaces the plain name instead, with the other model's output
+    r = deepfx("run", other, src, "-o", out, "-q", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert len(list(out.iterdir())) == 3
+    assert sf.SoundFile(str(out / "song - half.wav")).comment == "made by deepfx from quarter-fx"
+
+
+def test_label_files_name_their_model(tmp_path: Path) -> None:
+    folder = h.save(
+        h.Loud(8000), tmp_path / "loud", h.card(labels=["loud"], rate=8000, effect=False)
+    )
+    src = tmp_path / "talk.wav"
+    sf.write(src, np.zeros(8000), 8000)
+    for _ in range(2):
+        assert deepfx("run", folder, src, "-o", tmp_path / "o", "-q").returncode == 0
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert names == ["talk - labels (test-model) (2).txt", "talk - labels (test-model).txt"]
+
+
+def test_naming_rule_helpers() -> None:
+    from deepfx.outputs.names import labels_title, model_tag, unique_name
+
+    assert model_tag("hugggof/demucs_extra") == "demucs_extra"
+    assert labels_title("builtin/vad") == "labels (vad)"
+    held = {"song - vocals": "builtin/hpss", "song - vocals (demucs_extra)": "hugggof/demucs_extra"}
+    args = dict(taken=held.__contains__, made_by=lambda n: held.get(n, ""))
+    assert unique_name("song - drums", model="hugggof/demucs_extra", **args) == "song - drums"
+    assert unique_name("song - vocals", model="x/demucs_extra", **args) == (
+        "song - vocals (demucs_extra) (2)"
+    )
+    held.pop("song - vocals (demucs_extra)")
+    assert unique_name("song - vocals", model="hugggof/demucs_extra", **args) == (
+        "song - vocals (demucs_extra)"
+    )
+    assert unique_name("song - vocals", model="builtin/hpss", **args) == "song - vocals (2)"
+
+
+# --- 8. messages that lead somewhere --------------------------------------------------------
+
+
+def test_folder_input_recurses_and_mirrors(tmp_path: Path, gain: Path) -> None:
+    src = tmp_path / "in"
+    for rel in ("a/x.wav", "b/x.wav", "y.flac"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(src / rel, np.zeros(800), 8000)
+    (src / "notes.txt").write_text("not audio")
+    r = deepfx("run", gain, src, "-o", tmp_path / "out", "-q")
+    assert r.returncode == 0, r.stderr
+    made = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*"))
+    assert made == ["a", "a/x - half.wav", "b", "b/x - half.wav", "y - half.flac"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = deepfx("run", gain, empty, "-o", tmp_path / "o2")
+    assert r.returncode == 2 and "no audio files" in r.stderr and "empty" in r.stderr
+
+
+def test_typo_in_a_model_name_suggests(tmp_path: Path) -> None:
+    src = tmp_path / "a.wav"
+    sf.write(src, np.zeros(800), 8000)
+    r = deepfx("run", "bultin/hpss", src, "-o", tmp_path / "o")
+    assert r.returncode != 0 and "did you mean builtin/hpss?" in r.stderr, r.stderr
+    r = deepfx("models", "info", "hpss")
+    assert r.returncode != 0 and "did you mean builtin/hpss?" in r.stderr
+    r = deepfx("run", "./no-such-model", src, "-o", tmp_path / "o")
+    assert "no model folder at './no-such-model'" in r.stderr and "models install" not in r.stderr
+
+
+def test_models_info_of_an_unbuilt_builtin_shows_its_card() -> None:
+    r = deepfx("models", "info", "builtin/vad")
+    assert r.returncode == 0, r.stderr
+    assert "not built yet" in r.stdout and "16000 Hz" in r.stdout
+
+
+def test_installing_an_installed_model_is_a_no_op(tmp_path: Path, gain: Path) -> None:
+    r = deepfx("models", "add-local", gain, "--name", "g")
+    assert r.returncode == 0 and "added local/g" in r.stdout, r.stderr
+    r = deepfx("models", "add-local", gain, "--name", "g")
+    assert r.returncode == 0 and "nothing to do" in r.stdout, r.stderr
+    changed = tmp_path / "g2"
+    h.save(h.Gain([0.75]), changed, h.card(labels=["half"], rate=8000))
+    r = deepfx("models", "add-local", changed, "--name", "g")
+    assert r.returncode == 0, r.stderr
+    assert "model.pt: changed" in r.stdout and "replaced local/g" in r.stdout
+    r = deepfx("models", "install", "builtin/hpss")
+    assert r.returncode == 0, r.stderr
+    r = deepfx("models", "install", "builtin/hpss")
+    assert r.returncode == 0 and "already installed" in r.stdout, r.stderr
+
+
+def test_hub_unreachable_is_one_human_line_and_curated_list_shows() -> None:
+    env = {**__import__("os").environ, "HF_ENDPOINT": "http://127.0.0.1:9"}  # refused
+    env.pop("DEEPFX_CURATED_LISTS", None)
+    r = deepfx("models", "info", "someone/some-model", env=env)
+    assert r.returncode == 5
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert "cannot reach the hub" in r.stderr and "refused" in r.stderr
+    assert "Errno" not in r.stderr and "ConnectError" not in r.stderr
+    r = deepfx("models", "search", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    found = {m["repo_id"]: m for m in json.loads(r.stdout)["models"]}
+    assert found["hugggof/demucs_extra"]["needs_network"] is True
+    assert "builtin/hpss" in found and "shipped with deepfx" in json.loads(r.stdout)["note"]

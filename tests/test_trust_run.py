@@ -254,8 +254,12 @@ def test_output_equal_to_an_input_is_refused_before_anything_is_written(
     b = _wav(tmp_path / "a - half.wav", seed=2)
     before = _tree(tmp_path)
     with pytest.raises(OutputConflictError, match="would overwrite the input"):
-        run(gain, [a, b], tmp_path)
+        run(gain, [a, b], tmp_path, overwrite=True)
     assert _tree(tmp_path) == before
+    # without --overwrite the taken name is never used: the output names its model
+    [ra, _] = run(gain, [a, b], tmp_path)
+    assert ra.files["half"].name == "a - half (test-model).wav"
+    assert _tree(tmp_path)[str(b.relative_to(tmp_path))] == before[str(b.relative_to(tmp_path))]
 
 
 def test_output_through_a_link_to_an_input_is_refused(gain: Path, tmp_path: Path) -> None:
@@ -263,7 +267,7 @@ def test_output_through_a_link_to_an_input_is_refused(gain: Path, tmp_path: Path
     (tmp_path / "out").symlink_to(tmp_path / "in")
     other = _wav(tmp_path / "x" / "a.wav")
     with pytest.raises(OutputConflictError):
-        run(gain, [other, tmp_path / "out" / "a - half.wav"], tmp_path / "in")
+        run(gain, [other, tmp_path / "out" / "a - half.wav"], tmp_path / "in", overwrite=True)
     assert src.exists()
 
 

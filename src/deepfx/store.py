@@ -157,6 +157,9 @@ class InstalledModel:
 class InstallResult:
     model: InstalledModel
     replaced: str | None = None  # the commit that was active before, if any
+    #: what changed against the replaced revision, one line per file ("model.pt: changed
+    #: (1.2 MB -> 1.3 MB)", "notes.txt: added", ...); empty for a first install
+    changes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -533,11 +536,10 @@ class Store:
                 _clean_stale(tmp_root)
             with self._lock(full):
                 previous = self._read_entry(model_dir)
-                if (
-                    previous is not None
-                    and not force
-                    and (commit is None or previous.commit == commit)
-                ):
+                # a local folder has no commit before it is read: it is compared by content
+                # below, so a changed `local/` model replaces the installed one
+                unknown = commit is None and source.origin != "local"
+                if previous is not None and not force and (unknown or previous.commit == commit):
                     raise AlreadyInstalledError(
                         f"{full} is already installed (revision {previous.commit[:12]}); "
                         f"use `deepfx models update {full}` or `--force` to reinstall"
@@ -555,7 +557,7 @@ class Store:
                     if previous is not None and previous.commit == commit and not force:
                         raise AlreadyInstalledError(
                             f"{full} is already installed with identical files; "
-                            "use `--force` to reinstall"
+                            "nothing to do (`--force` reinstalls it)"
                         )
                     origin = source.origin
                     folder_name = commit if origin == "hub" else f"{origin}-{commit[:16]}"
@@ -598,7 +600,8 @@ class Store:
                 _drop_old_revisions(self, model_dir, keep=folder_name)
                 entry = self._read_entry(model_dir)
                 assert entry is not None  # just written
-                return InstallResult(entry, previous.commit if previous else None)
+                changes = file_changes(previous.files, files) if previous else ()
+                return InstallResult(entry, previous.commit if previous else None, changes)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(
@@ -679,6 +682,25 @@ def _hash_folder(folder: Path) -> list[dict[str, Any]]:
             rel = p.relative_to(folder).as_posix()
             out.append({"path": rel, "size": p.stat().st_size, "sha256": sha256, "blob_id": blob})
     return out
+
+
+def file_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[str, ...]:
+    """One line per file that differs between two manifests' file lists (sorted by path)."""
+
+    before = {str(f["path"]): f for f in old}
+    after = {str(f["path"]): f for f in new}
+    out = []
+    for path in sorted(set(before) | set(after)):
+        a, b = before.get(path), after.get(path)
+        if a is None and b is not None:
+            out.append(f"{path}: added ({human_size(int(b['size']))})")
+        elif b is None and a is not None:
+            out.append(f"{path}: removed")
+        elif a is not None and b is not None:
+            if (a.get("sha256") or a.get("blob_id")) != (b.get("sha256") or b.get("blob_id")):
+                was, now = human_size(int(a["size"])), human_size(int(b["size"]))
+                out.append(f"{path}: changed ({was} -> {now})")
+    return tuple(out)
 
 
 def _content_id(files: list[dict[str, Any]]) -> str:

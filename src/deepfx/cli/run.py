@@ -40,7 +40,11 @@ def register(app: typer.Typer) -> None:
 
 def run_command(
     model: str = typer.Argument(..., help="Installed model name or model folder."),
-    inputs: list[Path] = typer.Argument(..., help="Audio files (wav, flac, ogg, mp3, aiff)."),
+    inputs: list[Path] = typer.Argument(
+        ...,
+        help="Audio files (wav, flac, ogg, mp3, aiff) or folders (searched recursively; "
+        "outputs mirror the files' relative paths).",
+    ),
     out_dir: Path = typer.Option(..., "-o", "--out", help="Folder for the outputs."),
     stems: str | None = typer.Option(
         None, "--stems", help="Comma-separated outputs to keep, e.g. vocals,drums."
@@ -75,6 +79,12 @@ def run_command(
     ),
     memory_budget: MemoryBudgetOpt = 2048.0,
     batch: BatchOpt = None,
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace existing output files (default: a new name, "
+        "'x - vocals (2).wav', or one with the model when another model made the file).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run MODEL on each INPUT and write the outputs into the -o folder."""
@@ -137,10 +147,11 @@ def run_command(
             device=device,
             threads=threads,
             memory_budget_mb=memory_budget,
+            overwrite=overwrite,
             on_progress=on_progress,
             cancel=token,
         )
-    out = Console()
+    out = Console(soft_wrap=True)  # one line per output: scripts read it
     for res in results:
         for label, path in res.files.items():
             out.print(f"{res.input.name} -> {path}", highlight=False)

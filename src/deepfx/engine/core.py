@@ -41,9 +41,9 @@ from deepfx.engine.options import (
     DEFAULT_MEMORY_BUDGET_MB,
     DEFAULT_OVERLAP_S,
     EngineOptions,
+    channel_note,
     check_device,
     check_sample_rate,
-    channel_note,
     check_threads,
     plan,
 )
@@ -56,9 +56,14 @@ from deepfx.errors import (
 from deepfx.labels import Label
 from deepfx.model import Model, load_model
 from deepfx.outputs.audio import DEFAULT_TEMPLATE, AudioWriter, audio_format_for
-from deepfx.outputs.check import check_audio_formats, check_open_files, check_targets
+from deepfx.outputs.check import (
+    ExistingOutputs,
+    check_audio_formats,
+    check_open_files,
+    check_targets,
+)
 from deepfx.outputs.labels import LABEL_FORMATS, write_labels
-from deepfx.outputs.names import OutputNaming, plan_names
+from deepfx.outputs.names import OutputNaming, labels_title, plan_names
 from deepfx.outputs.temps import forget_made_folders, made_folders
 
 __all__ = [
@@ -231,6 +236,7 @@ def run(
     threads: int | None = None,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     block_frames: int = DEFAULT_BLOCK,
+    overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> list[RunOutput]:
@@ -241,7 +247,17 @@ def run(
     ``name_template`` (fields ``{stem} {label} {ext} {model} {index}``), in the input's
     format and subtype unless ``audio_format`` / ``subtype`` say otherwise. Analyzers
     write one label file per input in ``label_format`` (txt = Audacity labels, csv, json,
-    srt, vtt) named with ``label="labels"``.
+    srt, vtt) named with ``label="labels (<model>)"`` (``talk - labels (vad).txt``).
+
+    An input may be a folder: its audio files (the extensions ``deepfx batch`` takes,
+    found recursively) are all inputs, and their outputs mirror their paths relative to
+    it (``in/a/x.wav`` -> ``out/a/x - vocals.wav``).
+
+    Names say what made them (:mod:`deepfx.outputs.names`): a name already taken in the
+    output folder by another model's output gets this model's short name
+    (``song - vocals (demucs_extra).wav``), one taken by this model's own earlier output
+    a number (``song - vocals (2).wav``); ``overwrite=True`` replaces existing files
+    instead. Audio outputs record the model in their ``comment`` tag.
 
     Every input is checked (exists, decodes, non-empty) before any model runs, and every
     output of the whole run is named and checked before anything is written: no output
@@ -267,10 +283,11 @@ def run(
         raise OutputError(
             f"unknown label format {label_format!r}; use one of {', '.join(LABEL_FORMATS)}"
         )
-    paths = _unique_inputs(Path(p) for p in inputs)
-    if not paths:
+    found = _expand_inputs(Path(p) for p in inputs)
+    if not found:
         raise UsageError("no input files given")
-    infos = [inspect(p) for p in paths]  # fail fast on bad inputs
+    infos = [inspect(p) for p, _, _ in found]  # fail fast on bad inputs
+    places = [(folder, stem) for _, folder, stem in found]
     mdl = _load(model, device=device, threads=threads, on_progress=on_progress)
     out = Path(out_dir)
     targets = _plan_outputs(
@@ -282,8 +299,12 @@ def run(
         label_format=label_format.lower(),
         audio_format=audio_format,
         subtype=subtype,
+        places=places,
+        overwrite=overwrite,
     )
     made = _make_folder(out)
+    for sub in sorted({f for f, _ in places if f}, reverse=True):
+        made = _make_folder(out / sub) + made
     made_folders(made)
     try:
         return _run_all(
@@ -313,10 +334,8 @@ def _make_folder(out: Path) -> list[Path]:
 def _remove_if_empty(folders: list[Path]) -> None:
     """Undo :func:`_make_folder` after a failure: a run that wrote nothing leaves nothing."""
     for p in folders:  # deepest first
-        try:
+        with contextlib.suppress(OSError):
             p.rmdir()
-        except OSError:
-            return
 
 
 def _run_all(
@@ -357,6 +376,34 @@ def _run_all(
 
 
 # --- internals ----------------------------------------------------------------------------
+
+
+def _expand_inputs(paths: Iterable[Path]) -> list[tuple[Path, str, str]]:
+    """``(file, output subfolder, stem)`` per input: a file as it is (no subfolder), a
+    folder as its audio files, found as ``deepfx batch`` finds them
+    (:func:`deepfx.batch.inputs.collect`), each with its relative folder. A file given
+    twice (after resolving links) runs once."""
+    from pathlib import PurePosixPath
+
+    out: list[tuple[Path, str, str]] = []
+    for p in _unique_inputs(paths):
+        if p.is_dir():
+            from deepfx.batch.inputs import collect
+
+            for row in collect(p):
+                key = PurePosixPath(row.key)
+                folder = "" if str(key.parent) == "." else key.parent.as_posix()
+                out.append((row.path, folder, key.name))
+        else:
+            out.append((p, "", p.stem))
+    seen: set[str] = set()
+    unique = []
+    for item in out:
+        k = os.path.normcase(os.path.realpath(item[0]))
+        if k not in seen:
+            seen.add(k)
+            unique.append(item)
+    return unique
 
 
 def _unique_inputs(paths: Iterable[Path]) -> list[Path]:
@@ -426,6 +473,8 @@ def _plan_outputs(
     label_format: str,
     audio_format: str | None,
     subtype: str | None,
+    places: Sequence[tuple[str, str]] | None = None,
+    overwrite: bool = True,
 ) -> list[_Target]:
     """Name and check every output of the run before anything is written.
 
@@ -436,7 +485,8 @@ def _plan_outputs(
     card = mdl.card
     namings: list[OutputNaming] = []
     formats: list[tuple[str, str, int, int]] = []
-    for info in infos:
+    places = places or [("", info.path.stem) for info in infos]
+    for info, (folder, stem) in zip(infos, places, strict=True):
         p = plan(
             card,
             info.frames,
@@ -458,8 +508,16 @@ def _plan_outputs(
         else:
             formats.append(("", "", 0, 0))
             outs = (("labels", 0, LABEL_FORMATS[label_format]),)
-        namings.append(OutputNaming(stem=info.path.stem, outputs=outs))
-    names = plan_names(namings, template=template, model=mdl.name)
+        titles = () if card.is_effect else (labels_title(mdl.name),)
+        namings.append(OutputNaming(stem=stem, outputs=outs, folder=folder, titles=titles))
+    there = None if overwrite else ExistingOutputs(out)
+    names = plan_names(
+        namings,
+        template=template,
+        model=mdl.name,
+        existing=there.exists if there else None,
+        made_by=there.made_by if there else None,
+    )
     targets = [
         _Target({k: out / n for k, n in nm.items()}, *fm)
         for nm, fm in zip(names, formats, strict=True)
@@ -754,6 +812,7 @@ def _write_effect(job: _Job, blocks: Iterable[np.ndarray], target: _Target) -> R
                     channels=target.channels,
                     format=target.fmt,
                     subtype=target.subtype,
+                    made_by=job.model.name,
                 )
             )
             for lb, dest in dests.items()

@@ -59,6 +59,7 @@ def remove_made_folders() -> None:
         except OSError:
             return
 
+
 #: Every temporary output file's name starts with this.
 TEMP_PREFIX = ".deepfx-"
 
