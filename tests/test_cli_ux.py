@@ -275,3 +275,40 @@ def test_hub_unreachable_is_one_human_line_and_curated_list_shows() -> None:
     found = {m["repo_id"]: m for m in json.loads(r.stdout)["models"]}
     assert found["hugggof/demucs_extra"]["needs_network"] is True
     assert "builtin/hpss" in found and "shipped with deepfx" in json.loads(r.stdout)["note"]
+
+
+# --- 9. contributors ---------------------------------------------------------------------
+
+
+def test_init_placeholder_card_fails_validate_and_publish(tmp_path: Path) -> None:
+    r = deepfx("init", "my-fx", "--dir", tmp_path, "--multichannel", "-r", "16000")
+    assert r.returncode == 0 and "multichannel model" in r.stdout, r.stderr
+    project = tmp_path / "my-fx"
+    import json
+
+    card = json.loads((project / "metadata.json").read_text())
+    assert card["multichannel"] is True
+    r = deepfx("export", "model.py", "-o", "dist/my-fx", cwd=project)
+    assert r.returncode != 0
+    assert "names no entry point" in r.stderr and "model.py:build" in r.stderr
+    r = deepfx("export", "model.py:build", "-o", "dist/my-fx", "--no-validate", cwd=project)
+    assert r.returncode == 0, r.stderr
+    r = deepfx("validate", project / "dist" / "my-fx", "--long-s", "1")
+    assert r.returncode != 0 and "card filled in" in r.stdout and "placeholder" in r.stdout
+    env = {**__import__("os").environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_TOKEN": "x"}
+    r = deepfx("publish", project / "dist" / "my-fx", "--repo", "me/my-fx", env=env)
+    assert r.returncode != 0 and "failed validation" in r.stderr
+    # filled in, it validates
+    card["short_description"] = "Halves the level."
+    card["long_description"] = "A gain of one half, the starting point of a real effect."
+    (project / "dist" / "my-fx" / "metadata.json").write_text(json.dumps(card))
+    r = deepfx("validate", project / "dist" / "my-fx", "--long-s", "1")
+    assert r.returncode == 0, r.stdout
+
+
+def test_init_without_a_terminal_makes_a_mono_model(tmp_path: Path) -> None:
+    r = deepfx("init", "mono-fx", "--dir", tmp_path, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "mono model" in r.stdout, r.stderr
+    import json
+
+    assert json.loads((tmp_path / "mono-fx" / "metadata.json").read_text())["multichannel"] is False
