@@ -330,7 +330,8 @@ class NotInstalledError(HubError, LookupError):
 
     def __init__(self, name: str, *, suggestion: str | None = None):
         self.name = name
-        self.suggestion = suggestion if suggestion is not None else _did_you_mean(name)
+        #: a close known name (:func:`deepfx.store.suggest_name` finds it where raised)
+        self.suggestion = suggestion or ""
         super().__init__(_not_installed(name, self.suggestion))
 
 
@@ -371,39 +372,6 @@ def _not_installed(name: str, suggestion: str) -> str:
         f"model {shown} is not installed; give its full name (`deepfx models list`), or "
         f"look for it with `deepfx models search {name}`"
     )
-
-
-def _did_you_mean(name: str) -> str:
-    """The closest known model name (installed, built-in, curated), or ``""``.
-
-    Best effort: a store or catalogue that cannot be read gives no suggestion, never a
-    second error."""
-    import difflib
-
-    try:
-        from deepfx.hub.search import known_model_names
-
-        names = known_model_names()
-    except Exception:  # noqa: BLE001 - a hint only
-        return ""
-    if name in names:
-        return ""
-    lower = {n.lower(): n for n in names}
-    if name.lower() in lower:
-        return lower[name.lower()]
-    shorts: dict[str, list[str]] = {}
-    for n in names:
-        shorts.setdefault(n.split("/", 1)[-1].lower(), []).append(n)
-    key = name.lower()
-    if "/" not in key and len(shorts.get(key, [])) == 1:
-        return shorts[key][0]
-    close = difflib.get_close_matches(key, list(lower), n=1, cutoff=0.75)
-    if close:
-        return lower[close[0]]
-    short = difflib.get_close_matches(key.split("/", 1)[-1], list(shorts), n=1, cutoff=0.75)
-    if short and len(shorts[short[0]]) == 1:
-        return shorts[short[0]][0]
-    return ""
 
 
 class AlreadyInstalledError(HubError):

@@ -192,7 +192,7 @@ class RemovePlan:
             if folder != store._model_dir(self.name):
                 raise StorePathError(f"refusing to remove {folder}: not the folder of {self.name}")
             if not folder.exists():
-                raise NotInstalledError(self.name)
+                raise NotInstalledError(self.name, suggestion=suggest_name(self.name))
             trash = store._work_dir(".remove-")
             try:
                 os.replace(folder, trash / "model")
@@ -245,14 +245,14 @@ class Store:
             err = NotInstalledError(name)
             err.args = (f"{name!r} is ambiguous: {', '.join(matches)}; use the full name",)
             raise err
-        raise NotInstalledError(name)
+        raise NotInstalledError(name, suggestion=suggest_name(name))
 
     def info(self, name: str) -> InstalledModel:
         """The installed model called ``name`` (full or unique short name)."""
         full = self.resolve_name(name)
         entry = self._read_entry(self._model_dir(full))
         if entry is None:
-            raise NotInstalledError(name)
+            raise NotInstalledError(name, suggestion=suggest_name(name))
         return entry
 
     def folder(self, name: str) -> Path:
@@ -436,7 +436,7 @@ class Store:
 
     def _model_dir(self, full: str) -> Path:
         if not _NAME_RE.match(full):
-            raise NotInstalledError(full)
+            raise NotInstalledError(full, suggestion=suggest_name(full))
         org, model = full.split("/", 1)
         return self.models_dir / org / model
 
@@ -638,7 +638,7 @@ def ensure_installed(name: str) -> Path:
         try:
             builtin_spec(name)
         except ModelNotFoundError:
-            raise NotInstalledError(name) from None
+            raise NotInstalledError(name, suggestion=suggest_name(name)) from None
         try:
             return Store().install(name).model.folder
         except AlreadyInstalledError:  # another process just built it
@@ -682,6 +682,53 @@ def _hash_folder(folder: Path) -> list[dict[str, Any]]:
             rel = p.relative_to(folder).as_posix()
             out.append({"path": rel, "size": p.stat().st_size, "sha256": sha256, "blob_id": blob})
     return out
+
+
+def known_model_names() -> list[str]:
+    """Every model name known without the network: installed, built-in, the cached hub
+    listing and the curated snapshot shipped in the package (for "did you mean?")."""
+    from importlib import resources
+
+    names: list[str] = []
+    with contextlib.suppress(Exception):
+        names += [m.name for m in Store().installed()]
+    with contextlib.suppress(Exception):
+        from deepfx.builtins import catalog
+
+        names += [s.name for s in catalog()]
+    with contextlib.suppress(Exception):
+        cache = default_root() / "cache" / "hub-models.json"
+        names += [str(m["repo_id"]) for m in json.loads(cache.read_text("utf-8"))["models"]]
+    with contextlib.suppress(Exception):
+        shipped = resources.files("deepfx.hub").joinpath("curated.json").read_text("utf-8")
+        names += [str(m["repo_id"]) for m in json.loads(shipped)["models"]]
+    return list(dict.fromkeys(names))
+
+
+def suggest_name(name: str) -> str:
+    """The closest known model name to a mistyped ``name``, or ``""`` (a hint only: a
+    store or catalogue that cannot be read gives none)."""
+    import difflib
+
+    names = known_model_names()
+    if name in names:
+        return ""
+    lower = {n.lower(): n for n in names}
+    key = name.strip().lower()
+    if key in lower:
+        return lower[key]
+    shorts: dict[str, list[str]] = {}
+    for n in names:
+        shorts.setdefault(n.split("/", 1)[-1].lower(), []).append(n)
+    if "/" not in key and len(shorts.get(key, [])) == 1:
+        return shorts[key][0]
+    close = difflib.get_close_matches(key, list(lower), n=1, cutoff=0.75)
+    if close:
+        return lower[close[0]]
+    short = difflib.get_close_matches(key.split("/", 1)[-1], list(shorts), n=1, cutoff=0.75)
+    if short and len(shorts[short[0]]) == 1:
+        return shorts[short[0]][0]
+    return ""
 
 
 def file_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[str, ...]:

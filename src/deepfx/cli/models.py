@@ -203,7 +203,9 @@ def _builtin_info(name: str, as_json: bool) -> None:
     try:
         card = builtin_spec(name).card
     except ModelNotFoundError:
-        raise NotInstalledError(name) from None
+        from deepfx.store import suggest_name
+
+        raise NotInstalledError(name, suggestion=suggest_name(name)) from None
     if as_json:
         _emit_json({"name": name, "installed": False, "card": card.to_dict()})
         return

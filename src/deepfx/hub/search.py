@@ -38,7 +38,6 @@ __all__ = [
     "builtin_models",
     "curated_lists",
     "curated_snapshot",
-    "known_model_names",
     "listing",
     "remote_card",
     "search",
@@ -219,25 +218,6 @@ def curated_snapshot() -> list[HubModel]:
             )
         )
     return out
-
-
-def known_model_names(cache_dir: Path | None = None) -> list[str]:
-    """Every model name deepfx knows without the network: installed, built-in, the
-    cached listing (when there is one) and the shipped curated snapshot. For "did you
-    mean ...?" hints."""
-    names: list[str] = []
-    try:
-        from deepfx.store import Store
-
-        names += [m.name for m in Store().installed()]
-    except Exception:  # noqa: BLE001 - a store that cannot be read gives no names
-        pass
-    names += [m.repo_id for m in builtin_models()]
-    cached = _read_cache(_cache_path(cache_dir))
-    if cached is not None:
-        names += [m.repo_id for m in cached[1]]
-    names += [m.repo_id for m in curated_snapshot()]
-    return list(dict.fromkeys(names))
 
 
 def listing(*, refresh: bool = False, cache_dir: Path | None = None) -> SearchResult:
