@@ -128,3 +128,44 @@ def test_nothing_on_silence_or_noise(notes, signal: np.ndarray) -> None:  # noqa
 def test_stereo_equals_mono(notes) -> None:  # noqa: ANN001
     tone = with_silence(harmonic_tone(440.0, 0.5, SR), SR, before_s=0.3, after_s=0.3)
     assert _labels(notes, np.stack([tone, tone])) == _labels(notes, tone)
+
+
+def _partials_tone(f0: float, seconds: float, partials: int = 4) -> np.ndarray:
+    """A decaying tone with partials 1..``partials`` at amplitudes 1/k (a plucked string)."""
+    t = np.arange(int(seconds * SR)) / SR
+    env = np.minimum(1.0, t / 0.01) * np.exp(-1.5 * t)
+    wave = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, partials + 1))
+    return (0.3 * env * wave).astype(np.float32)
+
+
+def test_harmonics_are_not_extra_notes(notes) -> None:  # noqa: ANN001
+    """Issue 16: partials 1-4 at 392 Hz gave G4 (in two pieces), G5 and G6; now one G4."""
+    labels = _labels(notes, _partials_tone(392.0, 2.0))
+    assert [name for name, _, _ in labels] == ["G4"], labels
+
+
+def test_a_melody_gets_about_one_label_per_note(notes) -> None:  # noqa: ANN001
+    """A 30 s melody of 4-partial notes (C4..C5): 102 labels, up to G6, before the fix;
+    now about one per note played, none above the highest partial-free range, and no
+    two labels of one pitch overlap."""
+    rng = np.random.default_rng(0)
+    x = np.zeros(30 * SR, np.float32)
+    t, played = 0.0, 0
+    while t < 29:
+        d = float(rng.choice([0.25, 0.5, 0.75]))
+        tone = _partials_tone(
+            midi_to_hz(int(rng.choice([60, 62, 64, 65, 67, 69, 71, 72]))), d + 0.1
+        )
+        i = int(t * SR)
+        x[i : i + len(tone)] += tone[: len(x) - i]
+        t, played = t + d, played + 1
+    labels = _labels(notes, x)
+    assert len(labels) <= 1.15 * played, (len(labels), played)
+    assert not any(name in ("G6", "C7") for name, _, _ in labels)
+    by_name: dict[str, list[tuple[float, float]]] = {}
+    for name, start, end in labels:
+        by_name.setdefault(name, []).append((start, end))
+    for spans in by_name.values():
+        spans.sort()
+        assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:], strict=False)), spans
+    print(f"melody: {played} notes played, {len(labels)} labels")

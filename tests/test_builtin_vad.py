@@ -126,3 +126,30 @@ def test_listing_the_specs_imports_no_heavy_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_result_does_not_depend_on_where_the_run_starts(vad_folder: Path) -> None:
+    """Issue 16: a selection from 50 s found speech from 55.43 s, the whole file from
+    58.83 s. Speech at 57 s of a noisy 75 s file (across the engine's 58 s window edge):
+    before the fix the whole file said 57.18 s and a run from 50 s 57.01 s (0.17 s
+    apart); now each decision sees at most 3 s of past audio, and they agree to 0.02 s."""
+    from signals import LONG_SENTENCE
+
+    from deepfx.engine import process
+    from deepfx.model import load_model
+
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    sp = espeak_speech(SR, LONG_SENTENCE)
+    x = np.zeros(75 * SR, np.float32)
+    for at in (20.0, 57.0):
+        i = int(at * SR)
+        x[i : i + len(sp)] += sp[: len(x) - i]
+    x = add_white_noise(x, 10.0, reference=sp, seed=3)
+    model = load_model(vad_folder, threads=1)
+    whole = [lb for lb in process(model, x, SR).labels if lb.end_s > 50.0]
+    for start_s in (50.0, 56.5):
+        part = process(model, x[int(start_s * SR) :], SR).labels
+        assert len(part) == len(whole) == 1
+        assert part[0].start_s + start_s == pytest.approx(whole[0].start_s, abs=0.05)
+        assert part[0].end_s + start_s == pytest.approx(whole[0].end_s, abs=0.05)

@@ -140,7 +140,8 @@ def _run(m: str, *extra: object) -> Callable[[Path, dict[str, Path]], Argv]:
 def _same_folder(tmp: Path, models: dict[str, Path]) -> Argv:
     a = _wav(tmp / "a.wav")
     b = _wav(tmp / "a - half.wav", seconds=0.25)
-    return Argv(["run", str(models["gain"]), str(a), str(b), "-o", str(tmp), "-q"])
+    # without --overwrite a taken name is never used (the output names its model instead)
+    return Argv(["run", str(models["gain"]), str(a), str(b), "-o", str(tmp), "-q", "--overwrite"])
 
 
 def _read_only(tmp: Path, models: dict[str, Path]) -> Argv:
@@ -172,7 +173,9 @@ def _unreadable_input(tmp: Path, models: dict[str, Path]) -> Argv:
 def _dir_taken(tmp: Path, models: dict[str, Path]) -> Argv:
     src = _wav(tmp / "a.wav")
     (tmp / "out" / "a - half.wav").mkdir(parents=True)
-    return Argv(["run", str(models["gain"]), str(src), "-o", str(tmp / "out"), "-q"])
+    # --overwrite: without it the taken name is left alone (the output names its model)
+    argv = ["run", str(models["gain"]), str(src), "-o", str(tmp / "out"), "-q", "--overwrite"]
+    return Argv(argv)
 
 
 def _out_is_file(tmp: Path, models: dict[str, Path]) -> Argv:

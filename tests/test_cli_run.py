@@ -65,7 +65,7 @@ def test_labels_format_flag(tmp_path):
     sf.write(src, x, 8000)
     r = deepfx("run", folder, src, "-o", tmp_path / "o", "--labels-format", "srt", "-q")
     assert r.returncode == 0, r.stderr
-    text = (tmp_path / "o" / "a - labels.srt").read_text()
+    text = (tmp_path / "o" / "a - labels (test-model).srt").read_text()
     assert text.startswith("1\n00:00:00,500 --> 00:00:01,130\nloud")
 
 

@@ -140,7 +140,7 @@ def test_demo_command_prints_the_summary_table(private_dirs: Path) -> None:
         assert name in proc.stdout
     assert "analyzer" in proc.stdout and "effect" in proc.stdout
     assert (out / "demo-clip.wav").is_file()
-    assert (out / "notes" / "demo-clip - labels.txt").is_file()
+    assert (out / "notes" / "demo-clip - labels (notes).txt").is_file()
 
 
 def test_a_model_that_cannot_be_made_is_reported_and_the_rest_still_run(

@@ -115,7 +115,7 @@ def test_too_small_overlap_is_visible(conv):
 
 def test_chunked_equals_whole_across_resampling(conv):
     x = noise(2, 22050 * 3 + 77, seed=1)
-    res = process(conv, x, 22050)
+    res = process(conv, x, 22050, mono=True)
     xm = soxr.resample(x.mean(axis=0), 22050, 16000, quality="HQ")[None].astype(np.float32)
     ref = soxr.resample(conv.forward(xm).T, 16000, 22050, quality="HQ").T
     for i, label in enumerate(["a", "b"]):

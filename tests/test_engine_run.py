@@ -72,7 +72,7 @@ def test_every_format_rate_and_layout(tmp_path, gain, ext, subtype, rate, channe
     sf.write(src, tone(n, channels, rate).T, rate, subtype=subtype)
     before = sha(src)
     frames = sf.info(src).frames
-    [res] = run(gain, [src], tmp_path / "out")
+    [res] = run(gain, [src], tmp_path / "out", mono=True)
     assert sha(src) == before
     assert set(res.files) == {"half", "inverted"}
     for label, path in res.files.items():
@@ -151,7 +151,7 @@ def test_analyzer_writes_labels(tmp_path):
     sf.write(src, x, 22050)  # rate differs from the model's
     for fmt in ("txt", "csv", "json", "srt", "vtt"):
         [res] = run(folder, [src], tmp_path / "o", label_format=fmt)
-        assert res.files["labels"].name == f"talk - labels.{fmt}"
+        assert res.files["labels"].name == f"talk - labels (test-model).{fmt}"
     [res] = run(folder, [src], tmp_path / "o2")
     labels = read_audacity_labels(res.files["labels"])
     assert len(labels) == 1 and labels[0].text == "loud"

@@ -101,10 +101,19 @@ def test_listing_cached_then_offline_with_note(
     }
 
 
-def test_offline_without_cache_is_a_network_error(hub: HubServer) -> None:
-    from deepfx.hub import search
+def test_offline_without_cache_is_a_network_error(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deepfx.hub import curated_lists, search
 
     hub.stop()
+    if ("hugggof/audacity-models", "models.json") in curated_lists():
+        # the default lists: their entries come from the snapshot shipped in the package
+        res = search()
+        assert res.models and all(m.needs_network for m in res.models)
+        assert "cannot reach the hub" in (res.note or "")
+        assert "shipped with deepfx" in (res.note or "")
+    monkeypatch.setenv("DEEPFX_CURATED_LISTS", "someone/lists:models.json")  # no snapshot
     with pytest.raises(NetworkError, match="cannot reach the hub"):
         search()
 
@@ -113,6 +122,9 @@ def test_hf_hub_offline_respected(hub: HubServer, monkeypatch: pytest.MonkeyPatc
     from deepfx.hub import search
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    res = search()  # the curated entries shipped in the package, marked as needing the hub
+    assert all(m.needs_network for m in res.models) and "offline mode" in (res.note or "")
+    monkeypatch.setenv("DEEPFX_CURATED_LISTS", "")
     with pytest.raises(NetworkError, match="offline mode"):
         search()
     assert hub.requests == []
@@ -153,6 +165,13 @@ def test_builtins_listed_first_and_offline(
     assert res.models[0].sources == ["builtin"]
     hub.stop()
     monkeypatch.setenv("DEEPFX_HOME", str(tmp_path / "other-home"))  # no cache there
+    res = search()
+    assert res.models[0].repo_id == "builtin/vad"
+    shipped = res.models[1:]  # the default curated lists: the snapshot in the package
+    assert all(m.needs_network for m in shipped)
+    assert res.note and "built-ins and the curated list shipped with deepfx" in res.note
+    assert [m.repo_id for m in search(builtins=False).models] == [m.repo_id for m in shipped]
+    monkeypatch.setenv("DEEPFX_CURATED_LISTS", "")  # no curated lists: no snapshot either
     res = search()
     assert [m.repo_id for m in res.models] == ["builtin/vad"]
     assert res.note and "built-ins only" in res.note

@@ -117,7 +117,7 @@ def test_analyzer_labels_equal_deepfx_run(srv: Running, speech: Path, tmp_path: 
     files, labels = harp.process(speech, tmp_path / "harp", controls=c)
     assert len(files) == 1 and np.array_equal(read(files[0]), read(speech))  # the input back
     deepfx_run("builtin/vad", str(speech), "-o", str(tmp_path / "cli"), "--labels-format", "json")
-    want = json.loads((tmp_path / "cli" / "talk - labels.json").read_text())
+    want = json.loads((tmp_path / "cli" / "talk - labels (vad).json").read_text())
     assert want, "the CLI found speech"
     assert [lb["label"] for lb in labels] == [w["text"] for w in want]
     assert [lb["t"] for lb in labels] == [w["start_s"] for w in want]

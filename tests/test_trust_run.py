@@ -196,7 +196,11 @@ def test_options_object_is_validated_and_frozen() -> None:
 
 PLAN_TABLE = [
     # (card kwargs, frames, rate, channels, options, expected fields)
-    (dict(labels=["a", "b"]), 16000, RATE, 2, EngineOptions(), dict(window=80000, lanes=1)),
+    # stereo stays stereo: a mono effect runs per channel by default; --mono mixes down
+    (dict(labels=["a", "b"]), 16000, RATE, 2, EngineOptions(), dict(window=80000, lanes=2)),
+    (dict(labels=["a", "b"]), 16000, RATE, 2, EngineOptions(mono=True), dict(lanes=1)),
+    (dict(labels=["a"], effect=False), 16000, RATE, 2, EngineOptions(), dict(lanes=1)),
+    (dict(labels=["a"], multichannel=True), 16000, RATE, 2, EngineOptions(), dict(lanes=1)),
     (
         dict(labels=["a", "b"]),
         16000,
@@ -250,8 +254,12 @@ def test_output_equal_to_an_input_is_refused_before_anything_is_written(
     b = _wav(tmp_path / "a - half.wav", seed=2)
     before = _tree(tmp_path)
     with pytest.raises(OutputConflictError, match="would overwrite the input"):
-        run(gain, [a, b], tmp_path)
+        run(gain, [a, b], tmp_path, overwrite=True)
     assert _tree(tmp_path) == before
+    # without --overwrite the taken name is never used: the output names its model
+    [ra, _] = run(gain, [a, b], tmp_path)
+    assert ra.files["half"].name == "a - half (test-model).wav"
+    assert _tree(tmp_path)[str(b.relative_to(tmp_path))] == before[str(b.relative_to(tmp_path))]
 
 
 def test_output_through_a_link_to_an_input_is_refused(gain: Path, tmp_path: Path) -> None:
@@ -259,7 +267,7 @@ def test_output_through_a_link_to_an_input_is_refused(gain: Path, tmp_path: Path
     (tmp_path / "out").symlink_to(tmp_path / "in")
     other = _wav(tmp_path / "x" / "a.wav")
     with pytest.raises(OutputConflictError):
-        run(gain, [other, tmp_path / "out" / "a - half.wav"], tmp_path / "in")
+        run(gain, [other, tmp_path / "out" / "a - half.wav"], tmp_path / "in", overwrite=True)
     assert src.exists()
 
 
@@ -413,5 +421,5 @@ def test_second_signal_exits_at_once_inside_a_long_forward_call(
     _, err = proc.communicate(timeout=60)  # not minutes: the watcher ended it
     assert proc.returncode == 128 + sig, err
     assert "stopped at once" in err and err.count("\n") == 1
-    assert list(out.iterdir()) == []  # the hard exit removes the temp files
+    assert not out.exists() or list(out.iterdir()) == []  # temp files (and the folder) removed
     assert src.exists()

@@ -325,12 +325,53 @@ class ModelNotFoundError(HubError, LookupError):
 
 
 class NotInstalledError(HubError, LookupError):
-    def __init__(self, name: str):
+    """No model by this name: the message leads somewhere (a close name, the built-ins,
+    add-local for ``local/``, a folder that is missing), never to a command that fails."""
+
+    def __init__(self, name: str, *, suggestion: str | None = None):
         self.name = name
-        super().__init__(
-            f"model {name!r} is not installed; see `deepfx models list`, "
+        #: a close known name (:func:`deepfx.store.suggest_name` finds it where raised)
+        self.suggestion = suggestion or ""
+        super().__init__(_not_installed(name, self.suggestion))
+
+
+def _looks_like_path(name: str) -> bool:
+    return (
+        name.startswith((".", "/", "~", "\\"))
+        or name.count("/") > 1
+        or name.endswith((".zip", "/", ".json"))
+        or "\\" in name
+    )
+
+
+def _not_installed(name: str, suggestion: str) -> str:
+    shown = excerpt(name, 80)
+    if suggestion:
+        return (
+            f"model {shown} is not installed; did you mean {suggestion}? "
+            "(`deepfx models list` shows the installed ones)"
+        )
+    if _looks_like_path(name):
+        return (
+            f"no model folder at {shown}; give a folder holding metadata.json, or an "
+            "installed name (`deepfx models list`)"
+        )
+    if name.startswith("builtin/"):
+        return f"no built-in model {shown}; `deepfx models search` lists the built-ins"
+    if name.startswith("local/"):
+        return (
+            f"no local model {shown}; add one with `deepfx models add-local FOLDER "
+            f"--name {name.split('/', 1)[1]}`"
+        )
+    if "/" in name:
+        return (
+            f"model {shown} is not installed; see `deepfx models list`, "
             f"or install it with `deepfx models install {name}`"
         )
+    return (
+        f"model {shown} is not installed; give its full name (`deepfx models list`), or "
+        f"look for it with `deepfx models search {name}`"
+    )
 
 
 class AlreadyInstalledError(HubError):

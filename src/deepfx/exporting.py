@@ -33,7 +33,7 @@ import numpy as np
 from deepfx.card import CARD_FILENAME, FORMAT_FILES, FORMATS, ModelCard, format_named, load_card
 from deepfx.contract import OUTPUT_TOLERANCE as TOLERANCE
 from deepfx.contract import compare_outputs
-from deepfx.errors import CardError, DeepfxError, ExportError, first_line
+from deepfx.errors import CardError, DeepfxError, ExportError, excerpt, first_line
 from deepfx.folder import write_folder
 from deepfx.legacy.archive import LegacyAudit, make_legacy_compatible
 from deepfx.modelcard_readme import write_readme
@@ -46,6 +46,7 @@ __all__ = [
     "ExportNote",
     "compare_outputs",
     "export",
+    "check_module_spec",
     "load_module_from_spec",
     "normalize_formats",
 ]
@@ -491,6 +492,46 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def check_module_spec(spec: str) -> None:
+    """Refuse a spec without its entry point (``model.py`` instead of ``model.py:build``)
+    with an :class:`ExportError` that names the entry points the file defines."""
+    source, sep, attr = spec.rpartition(":")
+    if sep and source and attr:
+        return
+    path = Path(source if sep else spec).expanduser()
+    if path.suffix == ".py" or path.is_file():
+        hint = _entry_points(path)
+        which = (
+            f"write {path.name}:{hint[0]}"
+            + (f" (it defines {', '.join(hint)})" if len(hint) > 1 else "")
+            if hint
+            else f"write {path.name}:NAME, NAME being the class or factory to export"
+        )
+        raise ExportError(
+            f"{excerpt(spec, 60)} names no entry point: which class or factory to export? {which}"
+        )
+    raise ExportError(
+        f"cannot read module spec {excerpt(spec, 60)}; write it as path/to/file.py:ClassOrFactory"
+    )
+
+
+def _entry_points(path: Path) -> list[str]:
+    """Top-level ``build`` first, then classes and other functions a file defines (read
+    with :mod:`ast`, never run), for a hint."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names = [
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")
+    ]
+    return sorted(names, key=lambda n: (n != "build", not n[:1].isupper()))[:4]
+
+
 def load_module_from_spec(spec: str) -> Any:
     """Build the module named by ``spec``, as ``deepfx export`` does.
 
@@ -503,11 +544,8 @@ def load_module_from_spec(spec: str) -> Any:
     import importlib.util
     import sys
 
+    check_module_spec(spec)
     source, sep, attr = spec.rpartition(":")
-    if not sep or not source or not attr:
-        raise ExportError(
-            f"cannot read module spec {spec!r}; write it as path/to/file.py:ClassOrFactory"
-        )
     if source.endswith(".py") or Path(source).is_file():
         file = Path(source).expanduser().resolve()
         if not file.is_file():

@@ -18,7 +18,21 @@ from deepfx.card import CARD_FILENAME, Kind, ModelCard
 from deepfx.errors import ScaffoldError
 from deepfx.folder import write_folder
 
-__all__ = ["ScaffoldError", "init_project"]
+__all__ = ["PLACEHOLDER_MARKS", "ScaffoldError", "init_project", "placeholder_fields"]
+
+#: Text only ``deepfx init``'s placeholder card holds: a card whose descriptions still
+#: contain one of these is not filled in (``deepfx validate`` fails, ``publish`` refuses).
+PLACEHOLDER_MARKS = ("Replace this text before publishing", "(<= 60 chars)")
+
+
+def placeholder_fields(card: ModelCard) -> list[str]:
+    """The card fields that still hold ``deepfx init``'s placeholder text."""
+    return [
+        name
+        for name in ("short_description", "long_description")
+        if any(mark in (getattr(card, name) or "") for mark in PLACEHOLDER_MARKS)
+    ]
+
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
@@ -29,6 +43,7 @@ def init_project(
     parent: str | os.PathLike[str] = ".",
     kind: Kind = "effect",
     sample_rate: int = 44100,
+    multichannel: bool = False,
 ) -> Path:
     """Create the model project ``parent/name`` and return its path.
 
@@ -42,6 +57,9 @@ def init_project(
         ``"effect"`` (waveform-to-waveform) or ``"analyzer"`` (waveform-to-labels).
     sample_rate
         The rate (Hz) the model expects; written to the card and the module.
+    multichannel
+        ``False`` (a mono model: the host runs it once per channel of an effect's input,
+        or on a mono mix) or ``True`` (it receives every channel at once).
 
     Raises
     ------
@@ -65,13 +83,18 @@ def init_project(
         "sample_rate": str(sample_rate),
         "kind": kind,
         "base": "WaveformToWaveform" if kind == "effect" else "WaveformToLabels",
+        "layout": (
+            "metadata.json says multichannel: true: every channel arrives; this stand-in mixes them"
+            if multichannel
+            else "metadata.json says multichannel: false: one channel arrives"
+        ),
     }
     files = {
         "model.py": _template(f"{kind}_model.py.tmpl").substitute(values),
         "test_model.py": _template("test_model.py.tmpl").substitute(values),
         "README.md": _template("README.md.tmpl").substitute(values),
     }
-    card = _card(name, kind, sample_rate)
+    card = _card(name, kind, sample_rate).model_copy(update={"multichannel": multichannel})
 
     with write_folder(dest, prefix=".init-") as tmp:
         for fname, text in files.items():

@@ -174,6 +174,9 @@ class InstalledModel:
 class InstallResult:
     model: InstalledModel
     replaced: str | None = None  # the commit that was active before, if any
+    #: what changed against the replaced revision, one line per file ("model.pt: changed
+    #: (1.2 MB -> 1.3 MB)", "notes.txt: added", ...); empty for a first install
+    changes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ class RemovePlan:
             if folder != store._model_dir(self.name):
                 raise StorePathError(f"refusing to remove {folder}: not the folder of {self.name}")
             if not folder.exists():
-                raise NotInstalledError(self.name)
+                raise NotInstalledError(self.name, suggestion=suggest_name(self.name))
             trash = store._work_dir(".remove-")
             try:
                 os.replace(folder, trash / "model")
@@ -259,14 +262,14 @@ class Store:
             err = NotInstalledError(name)
             err.args = (f"{name!r} is ambiguous: {', '.join(matches)}; use the full name",)
             raise err
-        raise NotInstalledError(name)
+        raise NotInstalledError(name, suggestion=suggest_name(name))
 
     def info(self, name: str) -> InstalledModel:
         """The installed model called ``name`` (full or unique short name)."""
         full = self.resolve_name(name)
         entry = self._read_entry(self._model_dir(full))
         if entry is None:
-            raise NotInstalledError(name)
+            raise NotInstalledError(name, suggestion=suggest_name(name))
         return entry
 
     def folder(self, name: str) -> Path:
@@ -474,7 +477,7 @@ class Store:
 
     def _model_dir(self, full: str) -> Path:
         if not _NAME_RE.match(full):
-            raise NotInstalledError(full)
+            raise NotInstalledError(full, suggestion=suggest_name(full))
         org, model = full.split("/", 1)
         return self.models_dir / org / model
 
@@ -575,11 +578,10 @@ class Store:
                 _clean_stale(tmp_root)
             with self._lock(full):
                 previous = self._read_entry(model_dir)
-                if (
-                    previous is not None
-                    and not force
-                    and (commit is None or previous.commit == commit)
-                ):
+                # a local folder has no commit before it is read: it is compared by content
+                # below, so a changed `local/` model replaces the installed one
+                unknown = commit is None and source.origin != "local"
+                if previous is not None and not force and (unknown or previous.commit == commit):
                     raise AlreadyInstalledError(
                         f"{full} is already installed (revision {previous.commit[:12]}); "
                         f"use `deepfx models update {full}` or `--force` to reinstall"
@@ -597,7 +599,7 @@ class Store:
                     if previous is not None and previous.commit == commit and not force:
                         raise AlreadyInstalledError(
                             f"{full} is already installed with identical files; "
-                            "use `--force` to reinstall"
+                            "nothing to do (`--force` reinstalls it)"
                         )
                     origin = source.origin
                     folder_name = commit if origin == "hub" else f"{origin}-{commit[:16]}"
@@ -641,7 +643,8 @@ class Store:
                 _drop_old_revisions(self, model_dir, keep=folder_name)
                 entry = self._read_entry(model_dir)
                 assert entry is not None  # just written
-                return InstallResult(entry, previous.commit if previous else None)
+                changes = file_changes(previous.files, files) if previous else ()
+                return InstallResult(entry, previous.commit if previous else None, changes)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(
@@ -678,7 +681,7 @@ def ensure_installed(name: str) -> Path:
         try:
             builtin_spec(name)
         except ModelNotFoundError:
-            raise NotInstalledError(name) from None
+            raise NotInstalledError(name, suggestion=suggest_name(name)) from None
         try:
             return Store().install(name).model.folder
         except AlreadyInstalledError:  # another process just built it
@@ -794,6 +797,72 @@ def _hash_folder(folder: Path) -> list[dict[str, Any]]:
             rel = p.relative_to(folder).as_posix()
             out.append({"path": rel, "size": p.stat().st_size, "sha256": sha256, "blob_id": blob})
     return out
+
+
+def known_model_names() -> list[str]:
+    """Every model name known without the network: installed, built-in, the cached hub
+    listing and the curated snapshot shipped in the package (for "did you mean?")."""
+    from importlib import resources
+
+    names: list[str] = []
+    with contextlib.suppress(Exception):
+        names += [m.name for m in Store().installed()]
+    with contextlib.suppress(Exception):
+        from deepfx.builtins import catalog
+
+        names += [s.name for s in catalog()]
+    with contextlib.suppress(Exception):
+        cache = default_root() / "cache" / "hub-models.json"
+        names += [str(m["repo_id"]) for m in json.loads(cache.read_text("utf-8"))["models"]]
+    with contextlib.suppress(Exception):
+        shipped = resources.files("deepfx.hub").joinpath("curated.json").read_text("utf-8")
+        names += [str(m["repo_id"]) for m in json.loads(shipped)["models"]]
+    return list(dict.fromkeys(names))
+
+
+def suggest_name(name: str) -> str:
+    """The closest known model name to a mistyped ``name``, or ``""`` (a hint only: a
+    store or catalogue that cannot be read gives none)."""
+    import difflib
+
+    names = known_model_names()
+    if name in names:
+        return ""
+    lower = {n.lower(): n for n in names}
+    key = name.strip().lower()
+    if key in lower:
+        return lower[key]
+    shorts: dict[str, list[str]] = {}
+    for n in names:
+        shorts.setdefault(n.split("/", 1)[-1].lower(), []).append(n)
+    if "/" not in key and len(shorts.get(key, [])) == 1:
+        return shorts[key][0]
+    close = difflib.get_close_matches(key, list(lower), n=1, cutoff=0.75)
+    if close:
+        return lower[close[0]]
+    short = difflib.get_close_matches(key.split("/", 1)[-1], list(shorts), n=1, cutoff=0.75)
+    if short and len(shorts[short[0]]) == 1:
+        return shorts[short[0]][0]
+    return ""
+
+
+def file_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[str, ...]:
+    """One line per file that differs between two manifests' file lists (sorted by path)."""
+
+    before = {str(f["path"]): f for f in old}
+    after = {str(f["path"]): f for f in new}
+    out = []
+    for path in sorted(set(before) | set(after)):
+        a, b = before.get(path), after.get(path)
+        if a is None and b is not None:
+            out.append(f"{path}: added ({human_size(int(b['size']))})")
+        elif b is None and a is not None:
+            out.append(f"{path}: removed")
+        elif a is not None and b is not None:
+            if (a.get("sha256") or a.get("blob_id")) != (b.get("sha256") or b.get("blob_id")):
+                was, now = human_size(int(a["size"])), human_size(int(b["size"]))
+                out.append(f"{path}: changed ({was} -> {now})")
+    return tuple(out)
 
 
 def _content_id(files: list[dict[str, Any]]) -> str:

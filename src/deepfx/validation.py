@@ -255,6 +255,18 @@ def _read_card(folder: Path, report: ValidationReport) -> ModelCard | None:
         return None
     report.name = card.name or folder.name
     report.effect_type = card.effect_type
+    from deepfx.scaffold import placeholder_fields
+
+    unfilled = placeholder_fields(card)
+    if unfilled:
+        report.checks.append(
+            Check(
+                "card filled in",
+                False,
+                f"metadata.json still holds `deepfx init`'s placeholder text in "
+                f"{' and '.join(unfilled)}; say what your model does there",
+            )
+        )
     report.checks.append(
         Check(
             "card (metadata.json)",

@@ -23,6 +23,7 @@ from deepfx.builtins._weights import (
     exported_with,
     package_file,
     pip_command,
+    reproducible_script,
     write_torchscript_folder,
 )
 from deepfx.card import ModelCard
@@ -86,7 +87,7 @@ def save_effect_folder(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit's DeprecationWarning is not for users
         try:
-            scripted = torch.jit.script(module)
+            scripted = reproducible_script(module)
         except Exception as exc:  # noqa: BLE001 - TorchScript raises many kinds
             raise ExportError(f"could not script {card.name}: {exc}") from exc
         n = card.sample_rate // 2

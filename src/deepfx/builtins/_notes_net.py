@@ -61,6 +61,10 @@ class BasicPitchNotes(WaveformToLabels):
         self.hop = HOP
         self.n_olap = OVERLAP_FRAMES // 2
         self.n_pitches = N_PITCHES
+        #: same-pitch notes at most this many frames apart are one note (~35 ms)
+        self.merge_gap = 3
+        #: semitones above a note where its 2nd, 3rd and 4th partials fall
+        self.partials = [12, 19, 24]
 
     def activations(self, mono: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Note and onset posteriors ``(T, 88)`` and each frame's time in seconds ``(T,)``.
@@ -181,12 +185,58 @@ class BasicPitchNotes(WaveformToLabels):
             events.append((i_start, i_end, f))
         return events
 
+    def clean(
+        self, events: list[tuple[int, int, int]], frames: torch.Tensor
+    ) -> list[tuple[int, int, int]]:
+        """Merge same-pitch notes that overlap or nearly touch, then drop harmonic ghosts.
+
+        basic-pitch's decoding reports one held note as several pieces, and the strong
+        upper partials of a tone as notes of their own (a tone with partials 1-4 at 392 Hz
+        gave G4 plus G5 and G6). A note is a ghost when a note 12, 19 or 24 semitones
+        below (its 2nd, 3rd or 4th partial's fundamental) covers at least half of it and
+        is more strongly active (mean note posterior over the ghost's frames).
+        """
+        span = 1 << 24  # more frames than any input has
+        ends: dict[int, int] = {}
+        for s, e, f in events:  # key: pitch, then start (TorchScript sorts ints, no keys)
+            key = f * span + s
+            ends[key] = max(ends.get(key, e), e)
+        keys = list(ends.keys())
+        keys.sort()
+        merged: list[tuple[int, int, int]] = []
+        for key in keys:
+            f = key // span
+            s = key % span
+            e = ends[key]
+            if merged and merged[-1][2] == f and s <= merged[-1][1] + self.merge_gap:
+                ps, pe, pf = merged[-1]
+                merged[-1] = (ps, max(pe, e), pf)
+            else:
+                merged.append((s, e, f))
+        kept: list[tuple[int, int, int]] = []
+        for s, e, f in merged:
+            ghost = False
+            own = float(frames[s:e, f].mean()) if e > s else 0.0
+            for lo_s, lo_e, lo_f in merged:
+                if ghost:
+                    break
+                if (f - lo_f) not in self.partials:
+                    continue
+                overlap = min(e, lo_e) - max(s, lo_s)
+                if overlap * 2 < e - s:
+                    continue
+                if float(frames[s:e, lo_f].mean()) > own:
+                    ghost = True
+            if not ghost:
+                kept.append((s, e, f))
+        return kept
+
     def do_forward_pass(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
             duration = x.shape[1] / self.sample_rate
             frames, onsets, times = self.activations(x.to(torch.float32).mean(0))
             times = times.cpu()
-            events = self.decode(frames, onsets)
+            events = self.clean(self.decode(frames, onsets), frames)
             k = len(events)
             idx = torch.zeros(k, dtype=torch.int64)
             stamps = torch.zeros(k, 2, dtype=torch.float64)

@@ -11,7 +11,6 @@ reads no code from it).
 from __future__ import annotations
 
 import importlib.util
-import platform
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,13 @@ from deepfx.card import ModelCard
 from deepfx.errors import ModelLoadError
 from deepfx.folder import write_folder
 
-__all__ = ["exported_with", "package_file", "pip_command", "write_torchscript_folder"]
+__all__ = [
+    "exported_with",
+    "package_file",
+    "pip_command",
+    "reproducible_script",
+    "write_torchscript_folder",
+]
 
 
 def pip_command(requirement: str) -> str:
@@ -64,18 +69,77 @@ def package_file(package: str, relative: str, *, requirement: str) -> Path:
 
 
 def exported_with(*extra: str) -> dict[str, str]:
-    """Versions recorded in a built card: torch, Python, and the named distributions."""
+    """Versions recorded in a built card: torch and the named distributions.
+
+    Not Python's: the saved network does not depend on it, and a built-in must be the
+    same bytes (the same revision) on every machine with the same torch and weights."""
     from importlib import metadata
 
     import torch
 
-    versions = {"torch": torch.__version__.split("+")[0], "python": platform.python_version()}
+    versions = {"torch": torch.__version__.split("+")[0]}
     for dist in extra:
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+class _SortedSet(set):  # type: ignore[type-arg]
+    """A set that iterates in sorted order (by ``repr`` when items do not compare)."""
+
+    def __iter__(self) -> Any:
+        items = list(set.__iter__(self))
+        try:
+            items.sort()
+        except TypeError:
+            items.sort(key=repr)
+        return iter(items)
+
+
+def reproducible_script(module: Any) -> Any:
+    """``torch.jit.script(module)``, made the same on every run and machine.
+
+    TorchScript lists a module's constants (``__constants__`` and ``Final`` attributes)
+    in the order of a Python ``set`` of their names, which changes with the string hash
+    seed of the process (``PYTHONHASHSEED``): the saved code, and so the bytes and the
+    revision of a built-in, differed from one build to the next. While scripting, the
+    recursive scripter's ``set`` iterates in sorted order instead (nothing else changes).
+    """
+    import torch
+    import torch.jit._recursive as recursive
+
+    had = "set" in vars(recursive)
+    old = vars(recursive).get("set")
+    recursive.set = _SortedSet  # type: ignore[attr-defined]
+    try:
+        return torch.jit.script(module)
+    finally:
+        if had:
+            recursive.set = old  # type: ignore[attr-defined]
+        else:
+            del recursive.set  # type: ignore[attr-defined]
+
+
+def _fixed_serialization_id(path: Path) -> None:
+    """Replace the archive's ``.data/serialization_id`` (torch writes a random one on
+    every save) by one derived from the archive's other records, so the same network
+    gives the same bytes on every build."""
+    import hashlib
+
+    from deepfx.legacy.archive import _read_members, _write_members
+
+    members = _read_members(path)
+    h = hashlib.sha256()
+    for name, data in members:
+        if not name.endswith(".data/serialization_id"):
+            h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    d = h.digest()
+    sid = f"{int.from_bytes(d[:8], 'big'):020d}{int.from_bytes(d[8:16], 'big'):020d}".encode()
+    out = [(n, sid if n.endswith(".data/serialization_id") else b) for n, b in members]
+    if out != members:
+        _write_members(path, out)
 
 
 def write_torchscript_folder(
@@ -106,6 +170,7 @@ def write_torchscript_folder(
             torch.jit.save(module, str(folder / "model.pt"))
         # in the form the original host's torch 1.9 loads too (no debug files, 1.9 ops)
         make_legacy_compatible(folder / "model.pt")
+        _fixed_serialization_id(folder / "model.pt")  # the same bytes on every build
         card.write(folder / "metadata.json")
         for name, text in (extra_files or {}).items():
             (folder / name).write_text(text, encoding="utf-8")

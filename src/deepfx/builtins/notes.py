@@ -155,7 +155,9 @@ def notes_module(
         energy_tolerance=energy_tolerance,
         melodia_trick=melodia_trick,
     )
-    return torch.jit.script(module.eval())
+    from deepfx.builtins._weights import reproducible_script
+
+    return reproducible_script(module.eval())
 
 
 def build_notes(dest: Path) -> None:

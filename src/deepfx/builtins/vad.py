@@ -120,7 +120,9 @@ def vad_module(
         silero: Any = torch.jit.load(str(path), map_location="cpu")
     core = silero._model  # the 16 kHz network: (x (b, 64+512), state) -> (prob (b, 1), state)
 
-    return torch.jit.script(
+    from deepfx.builtins._weights import reproducible_script
+
+    return reproducible_script(
         SileroSpeech(
             core,
             threshold=threshold,

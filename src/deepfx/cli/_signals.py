@@ -10,10 +10,14 @@ are two listeners:
   removes its temporary files; exit 130 for SIGINT, 143 for SIGTERM); without a token it
   raises :class:`Interrupted` at once, so every ``finally`` runs;
 * a watcher thread woken through :func:`signal.set_wakeup_fd`, which the C-level handler
-  writes to immediately, whatever the main thread is doing: on a second signal (or when
-  the main thread has not ended within :data:`TERM_GRACE_S` of a SIGTERM) it removes every
-  live temporary output (:mod:`deepfx.outputs.temps`), prints the one error line and ends
-  the process with ``os._exit(128 + signal)``.
+  writes to immediately, whatever the main thread is doing: on a second signal, when a
+  cancel token is attached and the main thread has not ended the command within
+  :data:`CANCEL_GRACE_S` of the first signal (it is stuck in one long forward call), or
+  when it has not ended within :data:`TERM_GRACE_S` of a SIGTERM otherwise, it removes
+  every live temporary output and the output folders the run made that are still empty
+  (:mod:`deepfx.outputs.temps`), prints the one error line and ends the process with
+  ``os._exit(128 + signal)``. So Ctrl-C in ``deepfx run`` lands within about a second
+  whatever the model is doing.
 
 Nothing hidden is left behind either way.
 """
@@ -32,7 +36,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from deepfx.engine.events import CancelToken
 
-__all__ = ["TERM_GRACE_S", "Interrupted", "SignalGuard", "cancel_with"]
+__all__ = ["CANCEL_GRACE_S", "TERM_GRACE_S", "Interrupted", "SignalGuard", "cancel_with"]
+
+#: Seconds a cooperative cancel (a token attached: ``deepfx run``) has to end the command
+#: after the first signal before the watcher ends the process itself: the engine stops
+#: between forward calls, but a forward call in C cannot be interrupted.
+CANCEL_GRACE_S = 1.0
 
 #: Seconds the main thread has to finish after a first SIGTERM before the watcher ends
 #: the process itself (a service manager's SIGKILL usually follows after 10 s or more).
@@ -54,7 +63,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _message(signum: int) -> bytes:
-    name = "interrupted (Ctrl-C)" if signum == signal.SIGINT else "terminated"
+    name = "cancelled (Ctrl-C)" if signum == signal.SIGINT else "terminated"
     return f"error: {name}; stopped at once, temporary files removed\n".encode()
 
 
@@ -134,6 +143,10 @@ class SignalGuard:
                 count += 1
                 if count >= 2:
                     self._hard_exit(signum, _SECOND_GRACE_S)
+                elif self.token is not None:
+                    threading.Thread(
+                        target=self._hard_exit, args=(signum, CANCEL_GRACE_S), daemon=True
+                    ).start()
                 elif signum == signal.SIGTERM:
                     threading.Thread(
                         target=self._hard_exit, args=(signum, TERM_GRACE_S), daemon=True
@@ -142,9 +155,10 @@ class SignalGuard:
     def _hard_exit(self, signum: int, grace: float) -> None:
         if self._done.wait(grace):
             return  # the main thread ended the command itself
-        from deepfx.outputs.temps import remove_live_temps
+        from deepfx.outputs.temps import remove_live_temps, remove_made_folders
 
         remove_live_temps()
+        remove_made_folders()
         with contextlib.suppress(OSError):
             os.write(2, _message(signum))
         os._exit(128 + signum)

@@ -108,9 +108,16 @@ def export_cmd(
     from rich.console import Console
 
     from deepfx.errors import CardError
-    from deepfx.exporting import ExportNote, export, load_module_from_spec, normalize_formats
+    from deepfx.exporting import (
+        ExportNote,
+        check_module_spec,
+        export,
+        load_module_from_spec,
+        normalize_formats,
+    )
 
     console = Console(stderr=True, soft_wrap=True)  # a path is never broken over lines
+    check_module_spec(spec)  # `model.py` without `:build` says so, before anything else
     formats = normalize_formats(fmt or ["torchscript"])
     if card is None:
         source = spec.rpartition(":")[0]
@@ -145,11 +152,24 @@ def init_cmd(
         Path("."), "--dir", "-d", help="Folder to create the project in."
     ),
     sample_rate: int = typer.Option(44100, "--sample-rate", "-r", help="Model sample rate, Hz."),
+    multichannel: Optional[bool] = typer.Option(  # noqa: UP045
+        None,
+        "--multichannel/--mono",
+        help="Does the network take every channel at once (--multichannel) or one channel "
+        "(--mono: deepfx runs it once per channel of a stereo input)? Asked when not given "
+        "on a terminal; --mono otherwise.",
+        show_default=False,
+    ),
 ) -> None:
     """Create a new model project: module template, model card and a test.
 
-    Example: [bold]deepfx init my-denoiser --type effect --sample-rate 48000[/]
+    The card's descriptions are placeholders: `deepfx validate` fails (and `deepfx
+    publish` refuses) until you fill them in.
+
+    Example: [bold]deepfx init my-denoiser --type effect --sample-rate 48000 --mono[/]
     """
+    import sys
+
     from deepfx.scaffold import ScaffoldError, init_project
 
     kinds = {
@@ -160,14 +180,22 @@ def init_cmd(
     }
     if kind.lower() not in kinds:
         raise ScaffoldError(f"--type must be effect or analyzer, got {kind!r}")
+    if multichannel is None:
+        multichannel = sys.stdin.isatty() and typer.confirm(
+            "Does the network take every channel at once (multichannel)? "
+            "No: it gets one channel, and deepfx runs it once per channel of a stereo input",
+            default=False,
+        )
     folder = init_project(
         name,
         parent=directory,
         kind="effect" if kinds[kind.lower()] == "effect" else "analyzer",
         sample_rate=sample_rate,
+        multichannel=bool(multichannel),
     )
-    typer.echo(f"created {folder}")
+    typer.echo(f"created {folder} ({'multichannel' if multichannel else 'mono'} model)")
     typer.echo(f"next: cd {folder} && pytest   (exports and validates the model)")
+    typer.echo("then describe the model in metadata.json: `deepfx validate` needs it filled in")
 
 
 def publish_cmd(

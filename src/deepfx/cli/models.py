@@ -106,7 +106,7 @@ def search(
             m.kind,
             ", ".join(m.domain_tags),
             m.short_description or (f"[red]{m.problem}[/]" if m.problem else ""),
-            inst.commit[:12] if inst else "",
+            inst.commit[:12] if inst else ("needs network" if m.needs_network else ""),
         )
     con = _console()
     con.print(table)
@@ -155,9 +155,12 @@ def info(
 
     try:
         m = Store().info(name)
-    except NotInstalledError:
-        if "/" not in name or name.startswith(("local/", "builtin/")):
-            raise
+    except NotInstalledError as exc:
+        if name.startswith("builtin/") and not exc.suggestion:
+            _builtin_info(name, as_json)
+            return
+        if "/" not in name or name.startswith("local/") or exc.suggestion:
+            raise  # "did you mean ...?", or where to add it: never a command that fails
         from deepfx.hub import remote_card
 
         remote = remote_card(name)
@@ -220,6 +223,36 @@ def optimize(
     _console().print(line, highlight=False, markup=False)
 
 
+def _builtin_info(name: str, as_json: bool) -> None:
+    """A built-in not built yet: its card from the package (it is built on first use, or
+    by `deepfx models install NAME`, which then works); an unknown one is the same
+    "did you mean" error as any other name."""
+    from deepfx.errors import ModelNotFoundError, NotInstalledError
+    from deepfx.sources.builtin import builtin_spec
+
+    try:
+        card = builtin_spec(name).card
+    except ModelNotFoundError:
+        from deepfx.store import suggest_name
+
+        raise NotInstalledError(name, suggestion=suggest_name(name)) from None
+    if as_json:
+        _emit_json({"name": name, "installed": False, "card": card.to_dict()})
+        return
+    con = _console()
+    con.print(f"[bold]{name}[/] ({card.kind}, builtin; not built yet: built on first use)")
+    con.print(f"sample rate: {card.sample_rate} Hz   outputs: {', '.join(card.labels)}")
+    con.print(card.long_description)
+
+
+def _already(exc: Exception, as_json: bool) -> None:
+    """Installing what is installed is a no-op that says so (exit 0)."""
+    if as_json:
+        _emit_json({"unchanged": True, "message": str(exc)})
+    else:
+        _console().print(str(exc))
+
+
 def _progress_install(action: Any, title: str, quiet: bool) -> Any:
     if quiet:
         return action(None)
@@ -243,20 +276,25 @@ def install(
 
     Example: [bold]deepfx models install hugggof/demucs_extra[/]
     """
+    from deepfx.errors import AlreadyInstalledError
     from deepfx.store import Store, human_size
 
-    res = _progress_install(
-        lambda cb: Store().install(
-            spec,
-            revision=revision,
-            kind=_check_kind(kind),
-            name=name,
-            force=force,
-            on_step=cb,
-        ),
-        f"installing {spec}",
-        as_json,
-    )
+    try:
+        res = _progress_install(
+            lambda cb: Store().install(
+                spec,
+                revision=revision,
+                kind=_check_kind(kind),
+                name=name,
+                force=force,
+                on_step=cb,
+            ),
+            f"installing {spec}",
+            as_json,
+        )
+    except AlreadyInstalledError as exc:
+        _already(exc, as_json)
+        return
     if as_json:
         _emit_json(res.model.to_dict())
         return
@@ -273,20 +311,35 @@ def add_local(
     force: bool = typer.Option(False, "--force", help="Replace an installed local model."),
     as_json: bool = _JSON,
 ) -> None:
-    """Install a private model from a folder or .zip; nothing leaves this machine."""
+    """Install a private model from a folder or .zip; nothing leaves this machine.
+
+    Adding a changed folder again replaces the installed `local/` model and lists what
+    changed; an unchanged one is a no-op that says so.
+    """
+    from deepfx.errors import AlreadyInstalledError
     from deepfx.store import Store, human_size
 
-    res = _progress_install(
-        lambda cb: Store().add_local(path, name=name, force=force, on_step=cb),
-        f"adding {path}",
-        as_json,
-    )
-    if as_json:
-        _emit_json(res.model.to_dict())
+    try:
+        res = _progress_install(
+            lambda cb: Store().add_local(path, name=name, force=force, on_step=cb),
+            f"adding {path}",
+            as_json,
+        )
+    except AlreadyInstalledError as exc:
+        _already(exc, as_json)
         return
-    _console().print(
-        f"[green]added[/] {res.model.name} ({res.model.kind}, {human_size(res.model.size)})"
-    )
+    if as_json:
+        _emit_json({**res.model.to_dict(), "replaced": res.replaced, "changes": res.changes})
+        return
+    con = _console()
+    if res.replaced:
+        con.print(f"{res.model.name} changed since it was added:")
+        for line in res.changes or ("(same files, reinstalled)",):
+            con.print(f"  {line}")
+        verb = "replaced"
+    else:
+        verb = "added"
+    con.print(f"[green]{verb}[/] {res.model.name} ({res.model.kind}, {human_size(res.model.size)})")
 
 
 @models_app.command("update")

@@ -41,7 +41,11 @@ def register(app: typer.Typer) -> None:
 
 def run_command(
     model: str = typer.Argument(..., help="Installed model name or model folder."),
-    inputs: list[Path] = typer.Argument(..., help="Audio files (wav, flac, ogg, mp3, aiff)."),
+    inputs: list[Path] = typer.Argument(
+        ...,
+        help="Audio files (wav, flac, ogg, mp3, aiff) or folders (searched recursively; "
+        "outputs mirror the files' relative paths).",
+    ),
     out_dir: Path = typer.Option(..., "-o", "--out", help="Folder for the outputs."),
     stems: str | None = typer.Option(
         None, "--stems", help="Comma-separated outputs to keep, e.g. vocals,drums."
@@ -65,11 +69,24 @@ def run_command(
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     runner: RunnerOpt = None,
-    per_channel: bool = typer.Option(
-        False, "--per-channel", help="Run a mono model once per channel (keeps the channels)."
+    per_channel: bool | None = typer.Option(
+        None,
+        "--per-channel/--mono",
+        help=(
+            "Stereo stays stereo: by default an effect keeps the input's channels (a mono "
+            "model runs once per channel) and an analyzer reads a mono mix. --mono mixes "
+            "down to mono; --per-channel runs analyzers per channel too."
+        ),
+        show_default=False,
     ),
     memory_budget: MemoryBudgetOpt = 2048.0,
     batch: BatchOpt = None,
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace existing output files (default: a new name, "
+        "'x - vocals (2).wav', or one with the model when another model made the file).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run MODEL on each INPUT and write the outputs into the -o folder."""
@@ -102,6 +119,10 @@ def run_command(
     tasks: dict[int, TaskID] = {}
 
     def on_progress(ev: Event) -> None:
+        if ev.stage == "note":
+            if not quiet:
+                console.print(ev.message, highlight=False)
+            return
         if ev.stage == "loading":
             if not quiet:
                 console.print(f"loading model {ev.input}", highlight=False)
@@ -129,10 +150,11 @@ def run_command(
             threads=threads,
             runner=runner,
             memory_budget_mb=memory_budget,
+            overwrite=overwrite,
             on_progress=on_progress,
             cancel=token,
         )
-    out = Console()
+    out = Console(soft_wrap=True)  # one line per output: scripts read it
     for res in results:
         for label, path in res.files.items():
             out.print(f"{res.input.name} -> {path}", highlight=False)

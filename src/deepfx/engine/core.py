@@ -41,6 +41,7 @@ from deepfx.engine.options import (
     DEFAULT_MEMORY_BUDGET_MB,
     DEFAULT_OVERLAP_S,
     EngineOptions,
+    channel_note,
     check_device,
     check_sample_rate,
     check_threads,
@@ -55,9 +56,15 @@ from deepfx.errors import (
 from deepfx.labels import Label
 from deepfx.model import Model, load_model
 from deepfx.outputs.audio import DEFAULT_TEMPLATE, AudioWriter, audio_format_for
-from deepfx.outputs.check import check_audio_formats, check_open_files, check_targets
+from deepfx.outputs.check import (
+    ExistingOutputs,
+    check_audio_formats,
+    check_open_files,
+    check_targets,
+)
 from deepfx.outputs.labels import LABEL_FORMATS, write_labels
-from deepfx.outputs.names import OutputNaming, plan_names
+from deepfx.outputs.names import OutputNaming, labels_title, plan_names
+from deepfx.outputs.temps import forget_made_folders, made_folders
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -80,8 +87,8 @@ class EffectResult:
     """Output of an effect: one track per kept label.
 
     ``tracks[label]`` is float32 ``(channels, samples)`` at ``sample_rate`` (the input's
-    rate) with exactly the input's length; ``channels`` is 1, or the input's channel count
-    when the model ran once per channel.
+    rate) with exactly the input's length; ``channels`` is the input's channel count (a
+    mono model ran once per channel), or 1 with ``mono=True``.
     """
 
     tracks: dict[str, np.ndarray]
@@ -127,7 +134,8 @@ def process(
     sample_rate: int,
     *,
     stems: Sequence[str] | None = None,
-    per_channel: bool = False,
+    per_channel: bool | None = None,
+    mono: bool = False,
     chunk_s: float | None = None,
     overlap_s: float | None = None,
     batch: int | None = None,
@@ -151,9 +159,13 @@ def process(
     stems:
         Labels to keep (effects); default all. Unknown names raise ``ValueError`` listing
         the model's labels.
-    per_channel:
-        For mono models: run once per input channel and keep the channels (default:
-        average the channels to mono).
+    per_channel, mono:
+        Stereo stays stereo: by default (``None``) an effect keeps the input's channels (a
+        mono model runs once per channel; a multichannel model gets them as its card
+        says) and an analyzer reads a mono mix. ``mono=True`` (or ``per_channel=False``)
+        mixes a multichannel input down to mono for a mono model; ``per_channel=True``
+        runs an analyzer per channel too (labels of all channels merged). What was done is
+        told once per input as a ``Progress(stage="note", message=...)`` event.
     chunk_s, overlap_s:
         Chunk length and overlap in seconds; default the card's hints, else 10 s / 1 s.
     batch:
@@ -177,6 +189,7 @@ def process(
     opts = EngineOptions(
         stems=tuple(stems) if stems else None,
         per_channel=per_channel,
+        mono=mono,
         chunk_s=chunk_s,
         overlap_s=overlap_s,
         batch=batch,
@@ -219,7 +232,8 @@ def run(
     name_template: str = DEFAULT_TEMPLATE,
     audio_format: str | None = None,
     subtype: str | None = None,
-    per_channel: bool = False,
+    per_channel: bool | None = None,
+    mono: bool = False,
     chunk_s: float | None = None,
     overlap_s: float | None = None,
     batch: int | None = None,
@@ -228,6 +242,7 @@ def run(
     runner: str | None = None,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     block_frames: int = DEFAULT_BLOCK,
+    overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> list[RunOutput]:
@@ -238,7 +253,17 @@ def run(
     ``name_template`` (fields ``{stem} {label} {ext} {model} {index}``), in the input's
     format and subtype unless ``audio_format`` / ``subtype`` say otherwise. Analyzers
     write one label file per input in ``label_format`` (txt = Audacity labels, csv, json,
-    srt, vtt) named with ``label="labels"``.
+    srt, vtt) named with ``label="labels (<model>)"`` (``talk - labels (vad).txt``).
+
+    An input may be a folder: its audio files (the extensions ``deepfx batch`` takes,
+    found recursively) are all inputs, and their outputs mirror their paths relative to
+    it (``in/a/x.wav`` -> ``out/a/x - vocals.wav``).
+
+    Names say what made them (:mod:`deepfx.outputs.names`): a name already taken in the
+    output folder by another model's output gets this model's short name
+    (``song - vocals (demucs_extra).wav``), one taken by this model's own earlier output
+    a number (``song - vocals (2).wav``); ``overwrite=True`` replaces existing files
+    instead. Audio outputs record the model in their ``comment`` tag.
 
     Every input is checked (exists, decodes, non-empty) before any model runs, and every
     output of the whole run is named and checked before anything is written: no output
@@ -254,6 +279,7 @@ def run(
     opts = EngineOptions(
         stems=tuple(stems) if stems else None,
         per_channel=per_channel,
+        mono=mono,
         chunk_s=chunk_s,
         overlap_s=overlap_s,
         batch=batch,
@@ -263,10 +289,11 @@ def run(
         raise OutputError(
             f"unknown label format {label_format!r}; use one of {', '.join(LABEL_FORMATS)}"
         )
-    paths = _unique_inputs(Path(p) for p in inputs)
-    if not paths:
+    found = _expand_inputs(Path(p) for p in inputs)
+    if not found:
         raise UsageError("no input files given")
-    infos = [inspect(p) for p in paths]  # fail fast on bad inputs
+    infos = [inspect(p) for p, _, _ in found]  # fail fast on bad inputs
+    places = [(folder, stem) for _, folder, stem in found]
     mdl = _load(model, device=device, threads=threads, runner=runner, on_progress=on_progress)
     out = Path(out_dir)
     targets = _plan_outputs(
@@ -278,8 +305,13 @@ def run(
         label_format=label_format.lower(),
         audio_format=audio_format,
         subtype=subtype,
+        places=places,
+        overwrite=overwrite,
     )
     made = _make_folder(out)
+    for sub in sorted({f for f, _ in places if f}, reverse=True):
+        made = _make_folder(out / sub) + made
+    made_folders(made)
     try:
         return _run_all(
             mdl, infos, targets, opts, label_format.lower(), block_frames, on_progress, cancel
@@ -287,6 +319,8 @@ def run(
     except BaseException:
         _remove_if_empty(made)
         raise
+    finally:
+        forget_made_folders(made)
 
 
 def _make_folder(out: Path) -> list[Path]:
@@ -306,10 +340,8 @@ def _make_folder(out: Path) -> list[Path]:
 def _remove_if_empty(folders: list[Path]) -> None:
     """Undo :func:`_make_folder` after a failure: a run that wrote nothing leaves nothing."""
     for p in folders:  # deepest first
-        try:
+        with contextlib.suppress(OSError):
             p.rmdir()
-        except OSError:
-            return
 
 
 def _run_all(
@@ -350,6 +382,34 @@ def _run_all(
 
 
 # --- internals ----------------------------------------------------------------------------
+
+
+def _expand_inputs(paths: Iterable[Path]) -> list[tuple[Path, str, str]]:
+    """``(file, output subfolder, stem)`` per input: a file as it is (no subfolder), a
+    folder as its audio files, found as ``deepfx batch`` finds them
+    (:func:`deepfx.batch.inputs.collect`), each with its relative folder. A file given
+    twice (after resolving links) runs once."""
+    from pathlib import PurePosixPath
+
+    out: list[tuple[Path, str, str]] = []
+    for p in _unique_inputs(paths):
+        if p.is_dir():
+            from deepfx.batch.inputs import collect
+
+            for row in collect(p):
+                key = PurePosixPath(row.key)
+                folder = "" if str(key.parent) == "." else key.parent.as_posix()
+                out.append((row.path, folder, key.name))
+        else:
+            out.append((p, "", p.stem))
+    seen: set[str] = set()
+    unique = []
+    for item in out:
+        k = os.path.normcase(os.path.realpath(item[0]))
+        if k not in seen:
+            seen.add(k)
+            unique.append(item)
+    return unique
 
 
 def _unique_inputs(paths: Iterable[Path]) -> list[Path]:
@@ -424,6 +484,8 @@ def _plan_outputs(
     label_format: str,
     audio_format: str | None,
     subtype: str | None,
+    places: Sequence[tuple[str, str]] | None = None,
+    overwrite: bool = True,
 ) -> list[_Target]:
     """Name and check every output of the run before anything is written.
 
@@ -434,7 +496,8 @@ def _plan_outputs(
     card = mdl.card
     namings: list[OutputNaming] = []
     formats: list[tuple[str, str, int, int]] = []
-    for info in infos:
+    places = places or [("", info.path.stem) for info in infos]
+    for info, (folder, stem) in zip(infos, places, strict=True):
         p = plan(
             card,
             info.frames,
@@ -456,8 +519,16 @@ def _plan_outputs(
         else:
             formats.append(("", "", 0, 0))
             outs = (("labels", 0, LABEL_FORMATS[label_format]),)
-        namings.append(OutputNaming(stem=info.path.stem, outputs=outs))
-    names = plan_names(namings, template=template, model=mdl.name)
+        titles = () if card.is_effect else (labels_title(mdl.name),)
+        namings.append(OutputNaming(stem=stem, outputs=outs, folder=folder, titles=titles))
+    there = None if overwrite else ExistingOutputs(out)
+    names = plan_names(
+        namings,
+        template=template,
+        model=mdl.name,
+        existing=there.exists if there else None,
+        made_by=there.made_by if there else None,
+    )
     targets = [
         _Target({k: out / n for k, n in nm.items()}, *fm)
         for nm, fm in zip(names, formats, strict=True)
@@ -530,6 +601,11 @@ class _Job:
         self.batch = p.batch
         self.forward_s = 0.0
         self.background_io = spare_core(_compute_threads(model), model.device)
+        self.note = channel_note(model.card, info.channels, options, model.name)
+        if self.note and on_progress is not None:
+            on_progress(
+                Progress(stage="note", input=name, index=index, count=count, message=self.note)
+            )
 
     # -- events -------------------------------------------------------------------------
 
@@ -755,6 +831,7 @@ def _write_effect(job: _Job, blocks: Iterable[np.ndarray], target: _Target) -> R
                     channels=target.channels,
                     format=target.fmt,
                     subtype=target.subtype,
+                    made_by=job.model.name,
                 )
             )
             for lb, dest in dests.items()

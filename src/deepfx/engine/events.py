@@ -16,8 +16,10 @@ from deepfx.errors import Cancelled
 __all__ = ["CancelToken", "Pace", "Progress", "Stage", "chunk_position"]
 
 #: ``loading`` the model; ``processing`` audio (``done``/``total`` in model-rate samples);
-#: ``writing`` (renaming finished outputs into place); ``done`` for an input.
-Stage = Literal["loading", "processing", "writing", "done"]
+#: ``writing`` (renaming finished outputs into place); ``done`` for an input; ``note``: a
+#: line for the user in ``message`` (e.g. "stereo input: builtin/hpss is mono, ran per
+#: channel"), no progress.
+Stage = Literal["loading", "processing", "writing", "done", "note"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Progress:
     #: Which chunk (forward call) is next, 1-based, and how many there are (0: unknown).
     chunk: int = 0
     chunks: int = 0
+    #: the line to show for a ``note`` event
+    message: str = ""
 
     @property
     def fraction(self) -> float:

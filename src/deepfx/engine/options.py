@@ -45,7 +45,9 @@ __all__ = [
     "check_sample_rate",
     "check_threads",
     "check_timeout_s",
+    "channel_note",
     "plan",
+    "runs_per_channel",
     "unique_labels",
 ]
 
@@ -219,7 +221,11 @@ class EngineOptions:
     """The run's options, validated once when made (each by its ``check_*`` function)."""
 
     stems: tuple[str, ...] | None = None
-    per_channel: bool = False
+    #: ``None`` (default): effects keep the input's channels (a mono model runs once per
+    #: channel), analyzers read a mono mix; ``True``/``False`` force either way.
+    per_channel: bool | None = None
+    #: ``True``: mix the input down to mono for a mono model (``--mono``), the old default.
+    mono: bool = False
     chunk_s: float | None = None
     overlap_s: float | None = None
     batch: int | None = None
@@ -236,6 +242,10 @@ class EngineOptions:
         )
         if self.stems is not None:
             object.__setattr__(self, "stems", tuple(self.stems) or None)
+        if self.mono and self.per_channel:
+            raise UsageError("--mono and --per-channel contradict each other; give one of them")
+        if self.mono:
+            object.__setattr__(self, "per_channel", False)
 
 
 @dataclass(frozen=True)
@@ -285,6 +295,34 @@ def check_stems(
     return tuple(stems)
 
 
+def runs_per_channel(card: ModelCard, channels: int, options: EngineOptions) -> bool:
+    """Whether a mono model runs once per channel of this input.
+
+    Stereo stays stereo: by default an *effect* keeps the input's channel layout (a mono
+    model runs per channel), an *analyzer* reads a mono mix (its labels are about the
+    sound, not a channel); ``per_channel=True/False`` (``--per-channel`` / ``--mono``)
+    decide explicitly. A multichannel model always takes the channels as its card says.
+    """
+    if card.multichannel:
+        return False
+    if options.per_channel is not None:
+        return bool(options.per_channel)
+    return card.is_effect and channels > 1
+
+
+def channel_note(card: ModelCard, channels: int, options: EngineOptions, name: str) -> str:
+    """One line saying what was done with a multichannel input, or ``""`` when nothing
+    needs saying (mono input, or a multichannel model given the channels as they are)."""
+    if channels < 2 or card.multichannel:
+        return ""
+    what = "stereo" if channels == 2 else f"{channels}-channel"
+    if runs_per_channel(card, channels, options):
+        return f"{what} input: {name} is mono, ran per channel"
+    if card.is_effect:
+        return f"{what} input: {name} is mono, mixed down to mono as asked (--mono)"
+    return ""
+
+
 def plan(
     card: ModelCard,
     frames: int,
@@ -308,7 +346,7 @@ def plan(
 
     name = model_name or card.name or "model"
     model_rate = card.sample_rate
-    per_channel = bool(options.per_channel) and not card.multichannel
+    per_channel = runs_per_channel(card, channels, options)
     labels = unique_labels(card.labels)
     made = labels[:rows] if card.is_effect and rows is not None else labels
     stems = check_stems(card, options.stems, model_name=name)

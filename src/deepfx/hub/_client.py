@@ -100,6 +100,55 @@ def check_online() -> None:
         )
 
 
+def _unreachable(where: str, exc: BaseException) -> str:
+    """One human line for a connection that failed: why, in words, and what to do (no
+    exception class names, no errno)."""
+    text = " ".join(str(e) for e in (exc, exc.__cause__, exc.__context__) if e).lower()
+    if any(
+        s in text
+        for s in (
+            "name or service not known",
+            "nodename nor servname",
+            "temporary failure in name resolution",
+            "getaddrinfo failed",
+            "no address associated",
+            "errno -2",
+            "errno -3",
+            "errno -5",
+        )
+    ):
+        why = "its address could not be looked up: no internet connection, or DNS is down"
+    elif "refused" in text:
+        why = "the connection was refused: nothing answers at that address"
+    elif "certificate" in text or "ssl" in text:
+        why = "a secure connection could not be made (a proxy or a wrong clock?)"
+    elif "unreachable" in text:
+        why = "the network is unreachable"
+    elif "reset" in text or "disconnected" in text or "closed" in text:
+        why = "the connection was cut"
+    else:
+        why = "the connection failed"
+    return (
+        f"cannot reach the hub at {where}: {why}; check your connection (or HF_ENDPOINT) "
+        "and try again. Installed models still work offline"
+    )
+
+
+@contextlib.contextmanager
+def _quiet_retries() -> Iterator[None]:
+    """huggingface_hub logs every retry ("Retrying in 8s [Retry 5/5]", "'[Errno -2] ...'
+    thrown while requesting"): the one error line deepfx prints says it all instead."""
+    import logging
+
+    logger = logging.getLogger("huggingface_hub")
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
 @contextlib.contextmanager
 def hub_errors(
     what: str, *, repo_id: str | None = None, revision: str | None = None
@@ -114,7 +163,8 @@ def hub_errors(
     where = endpoint()
     repo = f" {repo_id!r}" if repo_id else ""
     try:
-        yield
+        with _quiet_retries():
+            yield
     except HubError:
         raise
     except hf.RevisionNotFoundError:
@@ -141,8 +191,10 @@ def hub_errors(
             detail = f"answered HTTP {cause.response.status_code}"
         elif isinstance(cause, httpx2.TimeoutException):
             detail = "did not answer in time (DEEPFX_HUB_TIMEOUT sets the wait)"
+        elif isinstance(cause, (httpx2.TransportError, ConnectionError, OSError)):
+            raise NetworkError(_unreachable(where, cause)) from None
         else:
-            detail = f"could not be used ({type(cause or exc).__name__})"
+            detail = "could not be used"
         raise NetworkError(
             f"the hub at {where} {detail} while {what}{repo}; nothing was installed, "
             "try again later"
@@ -163,10 +215,7 @@ def hub_errors(
             "check your connection (DEEPFX_HUB_TIMEOUT sets the wait) and try again"
         ) from None
     except (httpx2.TransportError, ConnectionError) as exc:
-        raise NetworkError(
-            f"cannot reach the hub at {where} while {what}{repo} ({type(exc).__name__}: "
-            f"{first_line(exc)}); check your connection or HF_ENDPOINT and try again"
-        ) from None
+        raise NetworkError(_unreachable(where, exc)) from None
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         # huggingface_hub parsing an answer that is not the hub's JSON (garbage, wrong types)
         raise UnsafeHubAnswerError(

@@ -10,7 +10,10 @@ The listing is built from two sources and cached in ``<store root>/cache/hub-mod
 
 Each candidate's ``metadata.json`` is fetched once to learn its type, domains and labels.
 Filters (type, domain, text) apply to the cached listing, so they work offline too. When
-the hub cannot be reached the cached listing is returned with a note saying so.
+the hub cannot be reached the cached listing is returned with a note saying so; with no
+cache either, the curated entries come from a snapshot shipped in the package
+(``curated.json``), each marked ``needs_network`` (installing it needs the hub). A
+successful online listing replaces it (the cache).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "SearchResult",
     "builtin_models",
     "curated_lists",
+    "curated_snapshot",
     "listing",
     "remote_card",
     "search",
@@ -67,6 +71,8 @@ class HubModel:
     problem: str | None = None  # why its card could not be read, if it could not
     license: str | None = None  # the card's SPDX id, when it has one
     author: str | None = None  # the card's author (or authors, joined)
+    #: from the snapshot shipped in the package (offline): installing it needs the network
+    needs_network: bool = False
 
     @property
     def kind(self) -> str:
@@ -134,9 +140,18 @@ def search(
     try:
         result = listing(refresh=refresh, cache_dir=cache_dir)
     except NetworkError as exc:
-        if not local:
+        shipped = curated_snapshot()
+        if not local and not shipped:
             raise
-        result = SearchResult([], "", from_cache=False, note=f"{exc}; showing built-ins only")
+        what = "built-ins only"
+        if shipped:
+            what = (
+                "built-ins and the curated list shipped with deepfx"
+                if local
+                else "the curated list shipped with deepfx"
+            )
+            what += " (installing a curated model needs the network)"
+        result = SearchResult(shipped, "", from_cache=False, note=f"{exc}; showing {what}")
     result.models = [
         m for m in [*local, *result.models] if m.matches(text=text, kind=kind, domain=domain)
     ]
@@ -167,6 +182,39 @@ def builtin_models() -> list[HubModel]:
                 sample_rate=card.sample_rate,
                 license=card.license,
                 author=_author(card),
+            )
+        )
+    return out
+
+
+def curated_snapshot() -> list[HubModel]:
+    """The curated entries shipped in the package (``deepfx/hub/curated.json``), each
+    marked ``needs_network``; empty when the curated lists were changed
+    (``DEEPFX_CURATED_LISTS``) away from the ones the snapshot was taken of."""
+    from importlib import resources
+
+    lists = {f"{repo}:{file}" for repo, file in curated_lists()}
+    try:
+        data = json.loads(
+            resources.files("deepfx.hub").joinpath("curated.json").read_text(encoding="utf-8")
+        )
+    except (OSError, ValueError):
+        return []
+    if not lists & set(data.get("lists", [])):
+        return []
+    out = []
+    for m in data.get("models", []):
+        out.append(
+            HubModel(
+                repo_id=str(m["repo_id"]),
+                sources=["curated (shipped snapshot)"],
+                effect_type=m.get("effect_type"),
+                domain_tags=list(m.get("domain_tags", [])),
+                short_description=str(m.get("short_description", "")),
+                tags=list(m.get("tags", [])),
+                labels=list(m.get("labels", [])),
+                sample_rate=m.get("sample_rate"),
+                needs_network=True,
             )
         )
     return out
@@ -203,8 +251,11 @@ def listing(*, refresh: bool = False, cache_dir: Path | None = None) -> SearchRe
     return SearchResult(models, stamp, from_cache=False, note="; ".join(notes) or None)
 
 
-def remote_card(repo_id: str, *, revision: str | None = None) -> HubModel:
-    """Fetch and read (leniently) one repo's ``metadata.json`` into a :class:`HubModel`."""
+def remote_card(repo_id: str, *, revision: str | None = None, probe: bool = True) -> HubModel:
+    """Fetch and read (leniently) one repo's ``metadata.json`` into a :class:`HubModel`.
+
+    ``probe`` first checks the hub answers at all (one request, no retries), so an
+    unreachable hub is one clear error after one timeout, not a minute of retries."""
     from huggingface_hub import hf_hub_download
 
     from deepfx.hub._client import check_repo_id
@@ -213,6 +264,8 @@ def remote_card(repo_id: str, *, revision: str | None = None) -> HubModel:
 
     check_repo_id(repo_id)
     check_online()
+    if probe:
+        _probe()
     model = HubModel(repo_id=repo_id, sources=[])
     with (
         hub_errors("reading a model card", repo_id=repo_id, revision=revision),
@@ -382,7 +435,7 @@ def _fetch_listing() -> tuple[list[HubModel], list[str]]:
 
     def card_of(rid: str) -> HubModel:
         try:
-            return remote_card(rid)
+            return remote_card(rid, probe=False)
         except NetworkError:
             raise
         except (HubError, UsageError) as exc:  # a bad id in a list: shown, not fatal

@@ -119,8 +119,12 @@ class AudioWriter:
         channels: int,
         format: str = "WAV",
         subtype: str | None = None,
+        made_by: str = "",
     ):
         self.dest = Path(dest)
+        #: the model that made it, written as the file's ``comment`` tag where the format
+        #: has tags (see :func:`deepfx.outputs.check.made_by`)
+        self.made_by = made_by
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self.format = format
@@ -150,6 +154,11 @@ class AudioWriter:
                     f"{self.channels} channel(s) at {self.sample_rate} Hz: "
                     f"{first_line(exc, limit=200)}"
                 ) from None
+            if self.made_by:
+                from deepfx.outputs.check import provenance
+
+                with contextlib.suppress(Exception):  # a format without tags: no record
+                    self._fh.comment = provenance(self.made_by)
             self._stack = stack.pop_all()
         return self
 

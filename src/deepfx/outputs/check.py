@@ -30,7 +30,68 @@ import soundfile as sf
 
 from deepfx.errors import OutputConflictError, OutputError, excerpt
 
-__all__ = ["check_audio_formats", "check_open_files", "check_targets", "real"]
+__all__ = [
+    "PROVENANCE_PREFIX",
+    "ExistingOutputs",
+    "check_audio_formats",
+    "check_open_files",
+    "check_targets",
+    "made_by",
+    "provenance",
+    "real",
+]
+
+#: How an audio output records the model that made it (its ``comment`` tag, in formats
+#: with tags: WAV, FLAC, OGG, AIFF), so a later run can tell its own outputs from another
+#: model's (:mod:`deepfx.outputs.names`).
+PROVENANCE_PREFIX = "made by deepfx from "
+
+
+def provenance(model: str) -> str:
+    """The ``comment`` tag written into an audio output made by ``model``."""
+    return PROVENANCE_PREFIX + model
+
+
+def made_by(path: Path) -> str:
+    """The model an existing output was made by (from its tag), or ``""`` (unknown: no
+    tag, not audio, not deepfx's, unreadable)."""
+    try:
+        with sf.SoundFile(str(path)) as fh:
+            comment = str(fh.comment or "")
+    except Exception:  # noqa: BLE001 - not audio, unreadable: unknown maker
+        return ""
+    return comment[len(PROVENANCE_PREFIX) :] if comment.startswith(PROVENANCE_PREFIX) else ""
+
+
+class ExistingOutputs:
+    """What is already in an output folder, for naming (read once per subfolder, names
+    compared case-insensitively): ``exists(rel)`` and ``made_by(rel)`` for paths
+    relative to the folder."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self._listed: dict[str, dict[str, str]] = {}
+
+    def _names(self, folder: str) -> dict[str, str]:
+        if folder not in self._listed:
+            try:
+                entries = os.listdir(self.out_dir / folder) if folder else os.listdir(self.out_dir)
+            except OSError:
+                entries = []
+            self._listed[folder] = {e.casefold(): e for e in entries}
+        return self._listed[folder]
+
+    def exists(self, rel: str) -> bool:
+        folder, _, name = rel.rpartition("/")
+        return name.casefold() in self._names(folder)
+
+    def made_by(self, rel: str) -> str:
+        folder, _, name = rel.rpartition("/")
+        real_name = self._names(folder).get(name.casefold())
+        if real_name is None:
+            return ""
+        return made_by(self.out_dir / folder / real_name if folder else self.out_dir / real_name)
+
 
 #: Formats offered as alternatives when one cannot hold the audio.
 _CANDIDATES = ("WAV", "FLAC", "OGG", "MP3", "AIFF")

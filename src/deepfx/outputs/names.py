@@ -14,6 +14,19 @@ Pure functions (no file system access), so every rule is tested with a table:
   without ``{stem}``), the later ones in input order, then output order, get a numbered
   suffix before the extension: ``x - vocals.wav``, ``x - vocals (2).wav``. Names are
   compared case-insensitively (as macOS and Windows do).
+
+Names say what made them (the rule, for files and Audacity tracks alike):
+
+* a name that is free is used as the template makes it: ``song - vocals.wav``;
+* a name already taken by what *another* model made (or by a file deepfx did not make)
+  gets the model's short name, :func:`model_tag`: ``song - vocals (demucs_extra).wav``;
+* a name taken by what the *same* model made is a repeated run: it gets a number,
+  ``song - vocals (2).wav`` (``song - vocals (demucs_extra) (2).wav`` when the marked name
+  is the one taken); nothing is silently replaced unless the caller asks (``--overwrite``);
+* an analyzer's label file always names its model: ``talk - labels (vad).txt``
+  (:func:`labels_title`).
+
+:func:`unique_name` applies the rule to one name; :func:`plan_names` to a whole run.
 """
 
 from __future__ import annotations
@@ -21,7 +34,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from deepfx.errors import OutputError, excerpt
@@ -30,9 +43,13 @@ __all__ = [
     "NAME_MAX_BYTES",
     "OutputNaming",
     "fit_name",
+    "labels_title",
+    "marked_name",
+    "model_tag",
     "output_name",
     "plan_names",
     "safe_component",
+    "unique_name",
 ]
 
 #: Longest file name (bytes of UTF-8) on common file systems.
@@ -135,23 +152,93 @@ def output_name(
     return fit_name(safe_component(name))
 
 
+def model_tag(model: str) -> str:
+    """A model's short name for file and track names: ``hugggof/demucs_extra`` ->
+    ``demucs_extra``, ``builtin/vad`` -> ``vad``, a folder's card name as it is."""
+    short = model.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return safe_component(short) if short else ""
+
+
+def labels_title(model: str) -> str:
+    """What an analyzer's output is called (the ``{label}`` of its label file, the name
+    of its Audacity label track): ``labels (vad)`` for ``builtin/vad``."""
+    tag = model_tag(model)
+    return f"labels ({tag})" if tag else "labels"
+
+
+def _split_ext(name: str) -> tuple[str, str]:
+    base, dot, ext = name.rpartition(".")
+    if not dot or not base or len(ext) > 16 or " " in ext:
+        return name, ""
+    return base, dot + ext
+
+
+def marked_name(name: str, model: str, limit: int = NAME_MAX_BYTES) -> str:
+    """``name`` with the model's short name before the extension: ``song - vocals.wav``
+    -> ``song - vocals (demucs_extra).wav``; unchanged when it already ends so."""
+    tag = model_tag(model)
+    base, ext = _split_ext(name)
+    if not tag or base.endswith(f" ({tag})"):
+        return name
+    suffix = f" ({tag})"
+    room = limit - len((suffix + ext).encode("utf-8"))
+    cut = base.encode("utf-8")[: max(room, 1)].decode("utf-8", errors="ignore")
+    return f"{cut}{suffix}{ext}"
+
+
+def unique_name(
+    name: str,
+    *,
+    model: str,
+    taken: Callable[[str], bool],
+    made_by: Callable[[str], str] | None = None,
+    limit: int = NAME_MAX_BYTES,
+) -> str:
+    """The name to use for a new output called ``name`` (see the rule in this module).
+
+    ``taken(name)`` says whether a name is in use (a file in the folder, a track in the
+    project, an output planned already); ``made_by(name)`` which model made what holds it
+    (``""``: unknown, or not deepfx). Works for file names (the number goes before the
+    extension) and track names alike.
+    """
+    if not taken(name):
+        return name
+    who = made_by(name) if made_by is not None else ""
+    base = name
+    if not who or who != model:
+        base = marked_name(name, model, limit)
+        if base != name and not taken(base):
+            return base
+    n = 2
+    while True:
+        candidate = _numbered(base, n, limit)
+        if not taken(candidate):
+            return candidate
+        n += 1
+
+
 @dataclass(frozen=True)
 class OutputNaming:
     """What names the outputs of one input: its stem, and per output its key (the output's
-    name: a label, or ``"labels"``), its position in the card and its extension."""
+    name: a label, or ``"labels"``), its position in the card and its extension.
+
+    ``folder`` is a subfolder (POSIX, relative) the outputs go into, mirroring an input
+    found in a folder; ``titles`` optionally replaces each output's ``{label}`` text (an
+    analyzer's ``labels (vad)``).
+    """
 
     stem: str
     outputs: tuple[tuple[str, int, str], ...]  # (key, index, ext)
+    folder: str = ""
+    titles: tuple[str, ...] = ()
 
 
 def _numbered(name: str, n: int, limit: int) -> str:
-    base, dot, ext = name.rpartition(".")
-    if not dot or not base:
-        base, dot, ext = name, "", ""
+    base, ext = _split_ext(name)
     suffix = f" ({n})"
-    room = limit - len((suffix + dot + ext).encode("utf-8"))
+    room = limit - len((suffix + ext).encode("utf-8"))
     cut = base.encode("utf-8")[:room].decode("utf-8", errors="ignore")
-    return f"{cut}{suffix}{dot}{ext}"
+    return f"{cut}{suffix}{ext}"
 
 
 def _fold(name: str) -> str:
@@ -165,28 +252,54 @@ def plan_names(
     model: str = "",
     limit: int = NAME_MAX_BYTES,
     taken: Sequence[str] = (),
+    existing: Callable[[str], bool] | None = None,
+    made_by: Callable[[str], str] | None = None,
 ) -> list[dict[str, str]]:
     """Name every output of a run: one ``{key: file name}`` per input, all distinct.
 
     ``taken`` are names that must not be used (compared case-insensitively), e.g. the
     inputs' own names when they sit in the output folder; a clash with one is renamed
-    with a numbered suffix like any other clash.
+    with a numbered suffix like any other clash. ``existing(path)`` says whether a file
+    is already at that (relative) path and ``made_by(path)`` which model made it: a
+    taken name follows the rule of this module (:func:`unique_name`); without
+    ``existing`` files already there are replaced. A name is relative to the output
+    folder: ``folder/name`` when the input has a ``folder``.
     """
     used = {_fold(t) for t in taken}
+
+    def busy(rel: str) -> bool:
+        return _fold(rel) in used or (existing is not None and existing(rel))
+
     plans: list[dict[str, str]] = []
     for inp in inputs:
         names: dict[str, str] = {}
-        for key, index, ext in inp.outputs:
+        prefix = f"{inp.folder.strip('/')}/" if inp.folder.strip("/") else ""
+        for i, (key, index, ext) in enumerate(inp.outputs):
+            title = inp.titles[i] if i < len(inp.titles) else key
             name = fit_name(
-                output_name(template, stem=inp.stem, label=key, ext=ext, model=model, index=index),
+                output_name(
+                    template, stem=inp.stem, label=title, ext=ext, model=model, index=index
+                ),
                 limit,
             )
-            n = 1
-            candidate = name
-            while _fold(candidate) in used:
-                n += 1
-                candidate = _numbered(name, n, limit)
-            used.add(_fold(candidate))
-            names[key] = candidate
+            if existing is None or not existing(prefix + name):
+                n = 1
+                candidate = name
+                while _fold(prefix + candidate) in used:
+                    n += 1
+                    candidate = _numbered(name, n, limit)
+            else:
+
+                def taken_here(c: str, p: str = prefix) -> bool:
+                    return busy(p + c)
+
+                def maker_here(c: str, p: str = prefix) -> str:
+                    return made_by(p + c) if made_by is not None else ""
+
+                candidate = unique_name(
+                    name, model=model, taken=taken_here, made_by=maker_here, limit=limit
+                )
+            used.add(_fold(prefix + candidate))
+            names[key] = prefix + candidate
         plans.append(names)
     return plans

@@ -24,7 +24,41 @@ from pathlib import Path
 from deepfx._fs import _UMASK, _register, _unregister, live_temps, remove_live_temps
 from deepfx.errors import OutputError
 
-__all__ = ["TEMP_PREFIX", "atomic_output", "live_temps", "remove_live_temps"]
+__all__ = [
+    "TEMP_PREFIX",
+    "atomic_output",
+    "forget_made_folders",
+    "live_temps",
+    "made_folders",
+    "remove_live_temps",
+    "remove_made_folders",
+]
+
+#: Output folders a run created (deepest first), so a hard exit can remove them when they
+#: are still empty (a run that wrote nothing leaves nothing, even when killed).
+_made: list[str] = []
+
+
+def made_folders(folders: list[Path]) -> None:
+    """Record folders a run created (deepest first) until :func:`forget_made_folders`."""
+    _made.extend(str(f) for f in folders)
+
+
+def forget_made_folders(folders: list[Path]) -> None:
+    for f in folders:
+        with contextlib.suppress(ValueError):
+            _made.remove(str(f))
+
+
+def remove_made_folders() -> None:
+    """Remove the recorded folders that are empty (signal-handler safe: no allocation-heavy
+    work, errors ignored)."""
+    for f in list(_made):
+        try:
+            os.rmdir(f)
+        except OSError:
+            return
+
 
 #: Every temporary output file's name starts with this.
 TEMP_PREFIX = ".deepfx-"
