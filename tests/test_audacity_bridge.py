@@ -155,16 +155,17 @@ def test_effect_stems_keeps_only_those(
     assert [t["name"] for t in audacity.pipe.get_info("Tracks")] == ["voice", "voice - inverted"]
 
 
-def test_stereo_stays_stereo_per_channel(
+def test_stereo_stays_stereo_by_default(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
+    """Issue 16.1: a mono model on a stereo track gives stereo tracks with no option."""
     stereo = np.stack([_signal(2, 330), _signal(2, 550, loud=(0.2, 0.6))])
     _import(audacity, _write(tmp_path / "duo.wav", stereo))
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.25, End=1.75, Track=0)
     model = model_dir / "gain_and_invert"
 
-    bridge.apply(model, per_channel=True, pipe=audacity.pipe)
+    bridge.apply(model, pipe=audacity.pipe)
 
     tracks = audacity.pipe.get_info("Tracks")
     assert [(t["name"], t["channels"]) for t in tracks] == [
@@ -177,6 +178,23 @@ def test_stereo_stays_stereo_per_channel(
     got = _export(audacity, tmp_path, 1, 0.25, 1.75, 2)
     np.testing.assert_allclose(got, ref.tracks["half"], atol=1e-6)
     np.testing.assert_array_equal(_export(audacity, tmp_path, 0, 0.0, 2.0, 2), stereo)
+
+
+def test_mono_opt_out_mixes_down(
+    audacity: AudacitySession, tmp_path: Path, model_dir: Path
+) -> None:
+    stereo = np.stack([_signal(2, 330), _signal(2, 550, loud=(0.2, 0.6))])
+    _import(audacity, _write(tmp_path / "duo.wav", stereo))
+    assert audacity.pipe is not None
+    audacity.pipe.do("Select", Start=0.25, End=1.75, Track=0)
+
+    bridge.apply(model_dir / "gain_and_invert", per_channel=False, pipe=audacity.pipe)
+
+    tracks = audacity.pipe.get_info("Tracks")
+    assert [(t["name"], t["channels"]) for t in tracks][1:] == [
+        ("duo - half", 1),
+        ("duo - inverted", 1),
+    ]
 
 
 def test_two_selected_tracks_each_processed_alone(

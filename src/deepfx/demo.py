@@ -353,7 +353,7 @@ def run_demo(
             step.ready_s = time.monotonic() - t0
             _say(on_step, f"{task.model}: {task.task}")
             t1 = time.monotonic()
-            results = run(folder, [clip.path], out / short, device=device)
+            results = run(folder, [clip.path], out / short, device=device, overwrite=True)
             step.seconds = time.monotonic() - t1
         except DeepfxError as exc:
             step.error = str(exc)

@@ -200,8 +200,10 @@ class ApplyPanel(QWidget):
         self.device_reason.setProperty("role", "muted")
         self.device_reason.setWordWrap(True)
         self._fill_devices(default_device)
-        self.per_channel = QCheckBox("Process each channel separately (keeps stereo)")
-        self.per_channel.setAccessibleName("Process each channel separately")
+        # Stereo stays stereo by default (a mono model runs once per channel); this is
+        # the opt-out, as `deepfx run --mono`.
+        self.mono = QCheckBox("Mix stereo down to mono")
+        self.mono.setAccessibleName("Mix stereo down to mono")
         self.label_format = QComboBox()
         self.label_format.setAccessibleName("Label file format")
         for f in LABEL_FORMATS:
@@ -215,7 +217,7 @@ class ApplyPanel(QWidget):
         self.options.addWidget(QLabel("Device"), 2, 0)
         self.options.addWidget(self.device, 2, 1)
         self.options.addWidget(self.device_reason, 3, 1)
-        self.options.addWidget(self.per_channel, 4, 1)
+        self.options.addWidget(self.mono, 4, 1)
 
         # --- run ---
         self.apply_button = QPushButton("Apply")
@@ -444,7 +446,7 @@ class ApplyPanel(QWidget):
             inputs=self.files.paths(),
             out_dir=self.out_dir(),
             stems=self.stems(),
-            per_channel=self.per_channel.isChecked(),
+            per_channel=False if self.mono.isChecked() else None,
             device=str(self.device.currentData() or "auto"),
             label_format=str(self.label_format.currentData() or "txt"),
         )

@@ -35,7 +35,7 @@ class RunJob:
     inputs: list[Path] = field(default_factory=list)
     out_dir: Path | None = None  # None: beside each input
     stems: list[str] | None = None
-    per_channel: bool = False
+    per_channel: bool | None = None
     device: str = "auto"
     label_format: str = "txt"
     state: str = "queued"  # queued, running, done, failed, cancelled

@@ -196,7 +196,7 @@ def apply(
     model: str | Path | Model,
     *,
     stems: Sequence[str] | None = None,
-    per_channel: bool = False,
+    per_channel: bool | None = None,
     device: str = "auto",
     threads: int | None = None,
     pipe: AudacityPipe | None = None,
@@ -216,8 +216,9 @@ def apply(
     stems
         Effects only: keep just these output labels (default: all of them).
     per_channel
-        Passed to the engine: run a stereo track channel by channel, so a mono model
-        gives stereo results.
+        Passed to the engine. ``None`` (default): stereo stays stereo for effects (a mono
+        model runs once per channel) and analyzers read a mono mix; ``False``: mix down
+        to mono; ``True``: run analyzers per channel too.
     device, threads
         Where the model runs (``"auto"``, ``"cpu"``, ``"cuda"``...) and CPU threads.
     pipe
@@ -330,7 +331,7 @@ class _Apply:
     selection: Selection
     scratch: Path
     stems: tuple[str, ...] | None
-    per_channel: bool
+    per_channel: bool | None
     device: str
     threads: int | None
     on_progress: ProgressCallback | None

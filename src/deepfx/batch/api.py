@@ -81,7 +81,7 @@ def batch(
     name_template: str = "{stem} - {label}.{ext}",
     audio_format: str | None = None,
     subtype: str | None = None,
-    per_channel: bool = False,
+    per_channel: bool | None = None,
     chunk_s: float | None = None,
     overlap_s: float | None = None,
     forward_batch: int | None = None,

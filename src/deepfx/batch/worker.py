@@ -42,7 +42,7 @@ class BatchOptions:
     name_template: str = "{stem} - {label}.{ext}"
     audio_format: str | None = None
     subtype: str | None = None
-    per_channel: bool = False
+    per_channel: bool | None = None
     chunk_s: float | None = None
     overlap_s: float | None = None
     batch: int | None = None

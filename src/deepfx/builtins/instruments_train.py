@@ -441,9 +441,9 @@ def confusion_png(report: dict[str, Any], path: Path) -> bool:
     Qt (PySide6, deepfx's ``app`` extra) is the drawing library deepfx already has;
     returns False, drawing nothing, without it.
     """
-    import os
+    from deepfx.settings import process_environment
 
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    process_environment().setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen needed
     try:
         from PySide6.QtCore import QRect, Qt
         from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter

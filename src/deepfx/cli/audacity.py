@@ -76,8 +76,15 @@ def apply_command(
         "--stems",
         help="Effects: keep only these outputs (repeat the option or separate with commas).",
     ),
-    per_channel: bool = typer.Option(
-        False, "--per-channel", help="Run stereo tracks channel by channel (stereo results)."
+    per_channel: bool | None = typer.Option(
+        None,
+        "--per-channel/--mono",
+        help=(
+            "Stereo stays stereo: by default an effect keeps the track's channels (a mono "
+            "model runs once per channel). --mono mixes down; --per-channel runs analyzers "
+            "per channel too."
+        ),
+        show_default=False,
     ),
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,

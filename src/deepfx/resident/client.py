@@ -126,7 +126,7 @@ def apply(
     model: str | Path,
     *,
     stems: Sequence[str] | None = None,
-    per_channel: bool = False,
+    per_channel: bool | None = None,
     device: str = "auto",
     threads: int | None = None,
     timeout_s: float = 30.0,

@@ -2,7 +2,7 @@
 stream socket whose folder only its user can open.
 
 Client to worker, first line: ``{"op": "ping"}``, ``{"op": "stop"}`` or ``{"op": "apply",
-"model": str, "stems": [str] | null, "per_channel": bool, "device": str, "threads": int |
+"model": str, "stems": [str] | null, "per_channel": bool | null, "device": str, "threads": int |
 null, "timeout_s": float}``; later lines of an apply: ``{"op": "cancel"}``.
 
 Worker to client: ``{"event": "pong", "pid": int, "models": [str]}``, ``{"event":

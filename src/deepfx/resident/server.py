@@ -171,7 +171,7 @@ class Worker:
             result = bridge.apply(
                 ref,
                 stems=request.get("stems"),
-                per_channel=bool(request.get("per_channel")),
+                per_channel=_tristate(request.get("per_channel")),
                 device=device,
                 threads=threads,
                 timeout_s=float(request.get("timeout_s") or 30.0),
@@ -204,3 +204,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _tristate(value: object) -> bool | None:
+    """``per_channel`` as the engine takes it: ``None`` (the default layout rule) or a bool."""
+    return None if value is None else bool(value)

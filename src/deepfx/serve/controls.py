@@ -159,11 +159,13 @@ def build_controls(card: ModelCard, *, devices: Sequence[str], device: str) -> l
                 {
                     "type": "toggle",
                     "label": "Per channel",
-                    "info": "Run the (mono) model once per channel and keep the channels.",
-                    "value": False,
+                    "info": "Run the (mono) model once per channel and keep the channels "
+                    "(off: mix down to mono).",
+                    # stereo stays stereo for effects, as in `deepfx run`
+                    "value": card.kind == "effect",
                 },
                 _toggle("Per channel"),
-                False,
+                card.kind == "effect",
             )
         )
     chunk = default_chunk(card)
