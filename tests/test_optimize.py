@@ -49,6 +49,15 @@ class Median(ConvSep):
         return torch.cat([m, x[:1] - m], dim=0)
 
 
+class Dither(Wide):
+    """Adds fresh noise on every call: any export of it differs from the original, so it
+    stands for a network whose ONNX version does not compute the same thing."""
+
+    def do_forward_pass(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(x[:1].unsqueeze(0)).squeeze(0)
+        return y + 0.01 * torch.rand_like(y)
+
+
 def _folder(tmp_path: Path, module: nn.Module, name: str) -> Path:
     chunking = Chunking(window_s=1.0, overlap_s=0.1)
     return save(module, tmp_path / name, card(labels=["a", "b"], rate=8000, chunking=chunking))
@@ -116,13 +125,22 @@ def test_conversion_failure_is_a_quiet_line_not_an_install_failure(
         load_model("local/median", runner="onnx")
 
 
-def test_parity_failure_keeps_the_original(optimize_on: None) -> None:
-    """The built-in VAD exports (its Python hysteresis is traced into constants) but its
-    labels differ on speech-like input: the original is kept, the reason recorded."""
-    m = Store().install("builtin/vad").model
+def test_parity_failure_keeps_the_original(tmp_path: Path, optimize_on: None) -> None:
+    """A network whose ONNX export converts but computes something else: the original is
+    kept and the reason recorded (quietly; the install itself succeeds)."""
+    m = Store().install(_folder(tmp_path, Dither(), "dither"), name="dither").model
     assert m.optimized is not None
     assert m.optimized["status"] == "failed", m.optimized
     assert "differs" in m.optimized["note"] or "fails on" in m.optimized["note"]
+    assert load_model("local/dither").format == "torchscript"
+    assert not (m.folder / ".deepfx-optimized").exists()
+
+
+def test_builtin_vad_stays_torchscript(optimize_on: None) -> None:
+    """The built-in VAD (a stateful loop over 2 s blocks) does not convert: it keeps its
+    TorchScript network and `models info` can say why."""
+    m = Store().install("builtin/vad").model
+    assert m.optimized is not None and m.optimized["status"] == "failed", m.optimized
     assert load_model("builtin/vad").format == "torchscript"
     assert not (m.folder / ".deepfx-optimized").exists()
 

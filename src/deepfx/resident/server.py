@@ -189,6 +189,11 @@ class Worker:
                 send(conn, {"event": "done", "result": asdict(result)})
 
 
+def _tristate(value: object) -> bool | None:
+    """``per_channel`` as the engine takes it: ``None`` (the default layout rule) or a bool."""
+    return None if value is None else bool(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepfx.resident.server")
     parser.add_argument("--socket", required=True, type=Path)
@@ -204,8 +209,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _tristate(value: object) -> bool | None:
-    """``per_channel`` as the engine takes it: ``None`` (the default layout rule) or a bool."""
-    return None if value is None else bool(value)
