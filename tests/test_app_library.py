@@ -124,6 +124,21 @@ def test_offline_shows_the_cached_listing_and_says_so(
     assert "Offline mode: showing the list cached at" in notes
 
 
+def test_offline_with_no_cache_lists_the_shipped_curated_snapshot(
+    make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16.8 in the window: offline and never online, the curated entries shipped in
+    the package are still listed, each saying it needs the network."""
+    monkeypatch.delenv("DEEPFX_CURATED_LISTS")  # deepfx's own curated list
+    win = make_window()
+    everything = [e for kind in ("effect", "analyzer") for e in win.panes[kind].visible_entries()]
+    shipped = [e for e in everything if e.source != "builtin"]
+    assert shipped, [e.name for e in everything]
+    assert all(e.status == "not installed · needs network" for e in shipped)
+    notes = " ".join(getattr(i, "note", "") for i in win.panes["effect"].model.items)
+    assert "curated list shipped with deepfx" in notes
+
+
 def _add(win: Any, qtbot: Any, text: str, kind: str = "effect") -> str:
     pane = win.panes[kind]
     pane.search.setText(text)

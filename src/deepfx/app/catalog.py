@@ -62,7 +62,8 @@ class Entry:
     @property
     def status(self) -> str:
         """``installed`` · ``update available`` · ``installing 42 %`` · ``failed: why`` ·
-        ``not installed`` · ``card problem: why``."""
+        ``not installed`` (``· needs network`` for an entry of the shipped curated
+        snapshot, listed offline) · ``card problem: why``."""
         if self.activity:
             return self.activity
         if self.problem and not self.is_installed:
@@ -71,7 +72,11 @@ class Entry:
             return f"card problem: {why}"
         if self.update_available:
             return "update available"
-        return "installed" if self.is_installed else "not installed"
+        if self.is_installed:
+            return "installed"
+        if self.remote is not None and getattr(self.remote, "needs_network", False):
+            return "not installed · needs network"  # from the list shipped with deepfx
+        return "not installed"
 
     @property
     def size_text(self) -> str:

@@ -293,12 +293,16 @@ class MainWindow(QMainWindow):
 
         self.found = result
         notes = []
+        shipped = any(getattr(m, "needs_network", False) for m in result.models)
         if is_offline():
             notes.append(
                 "Offline mode: showing "
                 + (
                     f"the list cached at {result.fetched_at[:16].replace('T', ' ')}"
                     if result.fetched_at
+                    else "the built-in models and the curated list shipped with deepfx"
+                    " (installing those needs the network)"
+                    if shipped
                     else "the built-in models only (no list cached yet)"
                 )
             )
