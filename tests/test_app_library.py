@@ -136,7 +136,8 @@ def test_offline_with_no_cache_lists_the_shipped_curated_snapshot(
     assert shipped, [e.name for e in everything]
     assert all(e.status == "not installed · needs network" for e in shipped)
     notes = " ".join(getattr(i, "note", "") for i in win.panes["effect"].model.items)
-    assert "curated list shipped with deepfx" in notes
+    assert "shipped curated list" in notes
+    shot(win, "library-offline")
 
 
 def _add(win: Any, qtbot: Any, text: str, kind: str = "effect") -> str:

@@ -300,8 +300,7 @@ class MainWindow(QMainWindow):
                 + (
                     f"the list cached at {result.fetched_at[:16].replace('T', ' ')}"
                     if result.fetched_at
-                    else "the built-in models and the curated list shipped with deepfx"
-                    " (installing those needs the network)"
+                    else "built-ins and deepfx's shipped curated list"
                     if shipped
                     else "the built-in models only (no list cached yet)"
                 )
