@@ -16,13 +16,14 @@ SPECS = {spec.name: spec for spec in catalog()}
 NAMES = list(SPECS)
 
 
-def test_catalog_lists_the_five_builtins() -> None:
+def test_catalog_lists_the_six_builtins() -> None:
     assert set(NAMES) == {
         "builtin/hpss",
         "builtin/center-sides",
         "builtin/enhance",
         "builtin/vad",
         "builtin/notes",
+        "builtin/instruments",
     }
 
 

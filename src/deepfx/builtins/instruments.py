@@ -64,6 +64,11 @@ CARD = ModelCard(
     version="1.0.0",
     license="MIT",
     authors=["deepfx contributors"],
+    citation=(
+        "deepfx contributors (2026). builtin/instruments: a log-mel CNN instrument "
+        "recognizer trained on FluidSynth renderings of FluidR3_GM (Frank Wen, MIT) and "
+        "sf_GMbank (public domain); training and figures in docs/builtins-instruments.md."
+    ),
     links={
         "fluidr3-licence": "https://packages.debian.org/bookworm/fluid-soundfont-gm",
         "sf-gmbank-licence": "https://packages.debian.org/bookworm/csound-soundfont",
