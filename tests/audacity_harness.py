@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -256,6 +257,16 @@ class AudacitySession:
             self.pipe = AudacityPipe(
                 connect_timeout_s=30, timeout_s=30, is_alive=lambda: proc.poll() is None
             ).connect()
+
+    def import_audio(self, path: Path, audio: Any, rate: int) -> Path:
+        """Write ``audio`` (``(samples,)`` or ``(channels, samples)``) as a float WAV at
+        ``path`` and import it as a new track: float samples come back exactly."""
+        import soundfile as sf
+
+        sf.write(str(path), audio.T if audio.ndim == 2 else audio, rate, subtype="FLOAT")
+        assert self.pipe is not None
+        self.pipe.do("Import2", Filename=str(path))
+        return path
 
     def clear(self) -> None:
         """Remove every track (a fresh project without a new window)."""

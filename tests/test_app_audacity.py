@@ -9,7 +9,6 @@ from typing import Any
 import audacity_models as models
 import numpy as np
 import pytest
-import soundfile as sf
 from app_helpers import (  # noqa: F401 - fixtures used by name
     app_env_fixture,
     make_window_fixture,
@@ -38,10 +37,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _prepare(win: Any, qtbot: Any, s: AudacitySession, tmp: Path, model: Path) -> Any:
     t = np.arange(3 * RATE) / RATE
     audio = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    path = tmp / "voice.wav"
-    sf.write(str(path), audio, RATE, subtype="FLOAT")
+    s.import_audio(tmp / "voice.wav", audio, RATE)
     assert s.pipe is not None
-    s.pipe.do("Import2", Filename=str(path))
     s.pipe.do("Select", Start=0.5, End=2.0, Track=0, TrackCount=1, Mode="Set")
     win.handle_drop([model])
     name = f"local/{model.name}"

@@ -46,16 +46,6 @@ def _signal(seconds: float, freq: float, *, loud: tuple[float, float] = (1.0, 2.
     return (amp * np.sin(2 * np.pi * freq * t + 0.3)).astype(np.float32)
 
 
-def _write(path: Path, audio: np.ndarray) -> Path:
-    sf.write(str(path), audio.T if audio.ndim == 2 else audio, RATE, subtype="FLOAT")
-    return path
-
-
-def _import(s: AudacitySession, path: Path) -> None:
-    assert s.pipe is not None
-    s.pipe.do("Import2", Filename=str(path))
-
-
 def _export(s: AudacitySession, tmp: Path, track: int, start: float, end: float, ch: int) -> Any:
     """The samples of one track over [start, end] as Audacity exports them (float)."""
     assert s.pipe is not None
@@ -85,7 +75,7 @@ def _reference(model: Path, audio: np.ndarray, **kw: Any) -> Any:
 
 
 def test_status_reads_selection_and_leaves_it(audacity: AudacitySession, tmp_path: Path) -> None:
-    _import(audacity, _write(tmp_path / "voice.wav", _signal(3, 440)))
+    audacity.import_audio(tmp_path / "voice.wav", _signal(3, 440), RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=1.25, Track=0)
     before = _snapshot(audacity)
@@ -115,7 +105,7 @@ def test_effect_adds_named_tracks_at_selection(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
     signal = _signal(3, 440)
-    _import(audacity, _write(tmp_path / "voice.wav", signal))
+    audacity.import_audio(tmp_path / "voice.wav", signal, RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=1.5, Track=0)
     model = model_dir / "gain_and_invert"
@@ -147,7 +137,7 @@ def test_effect_adds_named_tracks_at_selection(
 def test_effect_stems_keeps_only_those(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
-    _import(audacity, _write(tmp_path / "voice.wav", _signal(2, 300)))
+    audacity.import_audio(tmp_path / "voice.wav", _signal(2, 300), RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.25, End=1.0, Track=0)
     result = bridge.apply(model_dir / "gain_and_invert", stems=["inverted"], pipe=audacity.pipe)
@@ -160,7 +150,7 @@ def test_stereo_stays_stereo_by_default(
 ) -> None:
     """Issue 16.1: a mono model on a stereo track gives stereo tracks with no option."""
     stereo = np.stack([_signal(2, 330), _signal(2, 550, loud=(0.2, 0.6))])
-    _import(audacity, _write(tmp_path / "duo.wav", stereo))
+    audacity.import_audio(tmp_path / "duo.wav", stereo, RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.25, End=1.75, Track=0)
     model = model_dir / "gain_and_invert"
@@ -184,7 +174,7 @@ def test_mono_opt_out_mixes_down(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
     stereo = np.stack([_signal(2, 330), _signal(2, 550, loud=(0.2, 0.6))])
-    _import(audacity, _write(tmp_path / "duo.wav", stereo))
+    audacity.import_audio(tmp_path / "duo.wav", stereo, RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.25, End=1.75, Track=0)
 
@@ -201,8 +191,8 @@ def test_two_selected_tracks_each_processed_alone(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
     a, b = _signal(2, 220), _signal(2, 880, loud=(0.0, 0.5))
-    _import(audacity, _write(tmp_path / "alpha.wav", a))
-    _import(audacity, _write(tmp_path / "beta.wav", b))
+    audacity.import_audio(tmp_path / "alpha.wav", a, RATE)
+    audacity.import_audio(tmp_path / "beta.wav", b, RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=1.0, Track=0, TrackCount=2)
     model = model_dir / "gain_and_invert"
@@ -228,7 +218,7 @@ def test_analyzer_adds_one_label_track_at_absolute_times(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
     signal = _signal(3, 440, loud=(1.0, 1.5))
-    _import(audacity, _write(tmp_path / "voice.wav", signal))
+    audacity.import_audio(tmp_path / "voice.wav", signal, RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=2.5, Track=0)
     model = model_dir / "loudness_labeler"
@@ -262,7 +252,7 @@ def test_analyzer_adds_one_label_track_at_absolute_times(
 def test_no_selection_changes_nothing(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
-    _import(audacity, _write(tmp_path / "voice.wav", _signal(2, 440)))
+    audacity.import_audio(tmp_path / "voice.wav", _signal(2, 440), RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("SelectNone")
     before = _snapshot(audacity)
@@ -274,8 +264,8 @@ def test_no_selection_changes_nothing(
 def test_broken_model_changes_nothing(
     audacity: AudacitySession, tmp_path: Path, model_dir: Path
 ) -> None:
-    _import(audacity, _write(tmp_path / "voice.wav", _signal(2, 440)))
-    _import(audacity, _write(tmp_path / "other.wav", _signal(2, 220)))
+    audacity.import_audio(tmp_path / "voice.wav", _signal(2, 440), RATE)
+    audacity.import_audio(tmp_path / "other.wav", _signal(2, 220), RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=1.5, Track=0, TrackCount=2)
     before = _snapshot(audacity)
@@ -285,7 +275,7 @@ def test_broken_model_changes_nothing(
 
 
 def test_unloadable_models_change_nothing(audacity: AudacitySession, tmp_path: Path) -> None:
-    _import(audacity, _write(tmp_path / "voice.wav", _signal(2, 440)))
+    audacity.import_audio(tmp_path / "voice.wav", _signal(2, 440), RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=1.5, Track=0)
     before = _snapshot(audacity)
@@ -305,7 +295,7 @@ def test_model_not_installed_changes_nothing(audacity: AudacitySession, tmp_path
     pytest.importorskip("deepfx.store", reason="deepfx.store (the hub part) is not merged yet")
     from deepfx.errors import NotInstalledError
 
-    _import(audacity, _write(tmp_path / "voice.wav", _signal(2, 440)))
+    audacity.import_audio(tmp_path / "voice.wav", _signal(2, 440), RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=1.5, Track=0)
     before = _snapshot(audacity)
@@ -321,7 +311,7 @@ def test_unaligned_selection_output_sits_on_its_input_samples(
     """A selection between samples: the output must sit exactly on the samples that
     were processed (the inverted output cancels the source sample by sample)."""
     signal = _signal(3, 440)
-    _import(audacity, _write(tmp_path / "voice.wav", signal))
+    audacity.import_audio(tmp_path / "voice.wav", signal, RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=start, End=start + 0.5, Track=0)
     result = bridge.apply(model_dir / "gain_and_invert", stems=["inverted"], pipe=audacity.pipe)
@@ -340,8 +330,8 @@ def test_failure_while_adding_removes_what_was_added(
     """An error while the results are being prepared (here raised by the progress
     callback, as a UI's cancel would) leaves the project as it was: every output is
     written before the one import that adds them all."""
-    _import(audacity, _write(tmp_path / "alpha.wav", _signal(2, 220)))
-    _import(audacity, _write(tmp_path / "beta.wav", _signal(2, 440)))
+    audacity.import_audio(tmp_path / "alpha.wav", _signal(2, 220), RATE)
+    audacity.import_audio(tmp_path / "beta.wav", _signal(2, 440), RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=1.0, Track=0, TrackCount=2)
     before = _snapshot(audacity)
@@ -366,7 +356,7 @@ def test_results_survive_a_later_run(
 ) -> None:
     """The selection measurement of a later run uses Undo: the names, positions and
     label texts of an earlier run must be in Audacity's history by then."""
-    _import(audacity, _write(tmp_path / "voice.wav", _signal(3, 440, loud=(1.0, 1.3))))
+    audacity.import_audio(tmp_path / "voice.wav", _signal(3, 440, loud=(1.0, 1.3)), RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=2.0, Track=0)
     bridge.apply(model_dir / "gain_and_invert", stems=["half"], pipe=audacity.pipe)
@@ -393,8 +383,8 @@ def test_cancel_while_adding_leaves_the_project(
 ) -> None:
     from deepfx.errors import Cancelled
 
-    _import(audacity, _write(tmp_path / "alpha.wav", _signal(2, 220)))
-    _import(audacity, _write(tmp_path / "beta.wav", _signal(2, 440)))
+    audacity.import_audio(tmp_path / "alpha.wav", _signal(2, 220), RATE)
+    audacity.import_audio(tmp_path / "beta.wav", _signal(2, 440), RATE)
     assert audacity.pipe is not None
     audacity.pipe.do("Select", Start=0.5, End=1.0, Track=0, TrackCount=2)
     before = _snapshot(audacity)

@@ -15,7 +15,6 @@ from typing import Any
 import audacity_models as models
 import numpy as np
 import pytest
-import soundfile as sf
 from audacity_harness import (  # noqa: F401 - fixtures used by name
     AudacitySession,
     audacity_fixture,
@@ -40,9 +39,7 @@ def resident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def _voice(s: AudacitySession, tmp: Path, seconds: float = 3.0) -> None:
     t = np.arange(int(seconds * RATE)) / RATE
     signal = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    sf.write(str(tmp / "voice.wav"), signal, RATE, subtype="FLOAT")
-    assert s.pipe is not None
-    s.pipe.do("Import2", Filename=str(tmp / "voice.wav"))
+    s.import_audio(tmp / "voice.wav", signal, RATE)
 
 
 def _timed_apply(s: AudacitySession, model: Path, **kw: Any) -> tuple[float, float, list[Any]]:

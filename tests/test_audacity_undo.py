@@ -15,7 +15,6 @@ from typing import Any
 import audacity_models as models
 import numpy as np
 import pytest
-import soundfile as sf
 from audacity_harness import (  # noqa: F401 - fixtures used by name
     AudacitySession,
     audacity_fixture,
@@ -42,9 +41,7 @@ def _voice(s: AudacitySession, tmp: Path, seconds: float = 3.0) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
     amp = np.where((t >= 1.0) & (t < 1.5), 0.8, 0.05)
     signal = (amp * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    sf.write(str(tmp / "voice.wav"), signal, RATE, subtype="FLOAT")
-    assert s.pipe is not None
-    s.pipe.do("Import2", Filename=str(tmp / "voice.wav"))
+    s.import_audio(tmp / "voice.wav", signal, RATE)
     return signal
 
 
