@@ -9,7 +9,6 @@ whether to keep it (:meth:`InstallQueue.discard_partial` if not).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -106,18 +105,8 @@ class InstallQueue(workers.JobQueue):
 
     # --- internals ------------------------------------------------------------------------
 
-    def _next(self) -> None:
-        if not self.jobs or self.jobs[0].state == "running":
-            return
-        job = self.jobs[0]
-        job.state = "running"
-        job.task = workers.start(
-            _work(job),
-            progress=functools.partial(self._progress, job),
-            done=functools.partial(self._done, job),
-            failed=functools.partial(self._failed, job),
-        )
-        self.changed.emit(job)
+    def _work(self, job: InstallJob) -> Any:
+        return _work(job)
 
     def _progress(self, job: InstallJob, event: tuple[Any, ...]) -> None:
         if event[0] == "bytes":

@@ -5,7 +5,6 @@ through :func:`deepfx.engine.run` (files, exactly as ``deepfx run``) or
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,18 +87,11 @@ class RunQueue(workers.JobQueue):
     def current(self) -> RunJob | None:
         return self.jobs[0] if self.jobs and self.jobs[0].state == "running" else None
 
-    def _next(self) -> None:
-        if not self.jobs or self.jobs[0].state == "running":
-            return
-        job = self.jobs[0]
-        job.state, job.started, job.stage = "running", time.monotonic(), STAGES["loading"]
-        job.task = workers.start(
-            _work(job),
-            progress=functools.partial(self._progress, job),
-            done=functools.partial(self._done, job),
-            failed=functools.partial(self._failed, job),
-        )
-        self.changed.emit(job)
+    def _starting(self, job: RunJob) -> None:
+        job.started, job.stage = time.monotonic(), STAGES["loading"]
+
+    def _work(self, job: RunJob) -> Any:
+        return _work(job)
 
     def _progress(self, job: RunJob, ev: Any) -> None:
         job.stage = STAGES.get(ev.stage, ev.stage)

@@ -8,6 +8,7 @@ The function gets two arguments: ``report(obj)`` to send progress, and a
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -110,7 +111,9 @@ def running() -> int:
 class JobQueue(QObject):
     """What the install queue and the run queue share: jobs run one at a time, each ends
     done, failed or cancelled (with a :class:`~deepfx.app.messages.Message`), moves to
-    ``history``, and the next starts. Subclasses fill ``jobs`` and define ``_next``."""
+    ``history``, and the next starts. Subclasses fill ``jobs`` and define ``_work`` (the
+    job's function for a worker thread), ``_progress`` and ``_done``; ``_starting`` sets
+    what a job records when it starts."""
 
     changed = Signal(object)  # the job
     finished = Signal(object)  # the job (done, failed or cancelled)
@@ -121,6 +124,29 @@ class JobQueue(QObject):
         self.history: list[Any] = []
 
     def _next(self) -> None:
+        if not self.jobs or self.jobs[0].state == "running":
+            return
+        job = self.jobs[0]
+        job.state = "running"
+        self._starting(job)
+        job.task = start(
+            self._work(job),
+            progress=functools.partial(self._progress, job),
+            done=functools.partial(self._done, job),
+            failed=functools.partial(self._failed, job),
+        )
+        self.changed.emit(job)
+
+    def _starting(self, job: Any) -> None:
+        """Record what a job needs when it starts (nothing by default)."""
+
+    def _work(self, job: Any) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    def _progress(self, job: Any, event: Any) -> None:
+        raise NotImplementedError
+
+    def _done(self, job: Any, result: Any) -> None:
         raise NotImplementedError
 
     def _failed(self, job: Any, exc: BaseException) -> None:
