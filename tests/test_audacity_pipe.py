@@ -137,6 +137,53 @@ def test_answers_in_small_pieces(tmp_path: Path) -> None:
         server.stop()
 
 
+class RecreatingAudacity:
+    """Audacity 3.2's mod-script-pipe on Linux (``PipeServer.cpp``): it serves one
+    client until end-of-file, then unlinks both FIFOs and makes new ones; ``gap_s``
+    stands for a busy machine between the two."""
+
+    def __init__(self, folder: Path, *, connections: int, gap_s: float) -> None:
+        self.to_path = str(folder / "to")
+        self.from_path = str(folder / "from")
+        self.gap_s = gap_s
+        self.served = 0
+        self._make()
+        self.thread = threading.Thread(target=self._serve, args=(connections,), daemon=True)
+        self.thread.start()
+
+    def _make(self) -> None:
+        os.mkfifo(self.to_path)
+        os.mkfifo(self.from_path)
+
+    def _serve(self, connections: int) -> None:
+        for i in range(connections):
+            with open(self.to_path, "rb") as commands, open(self.from_path, "wb") as answers:
+                for raw in commands:
+                    text = raw.decode().partition("Text=")[2].strip().strip('"')
+                    answers.write(f"{text}\nBatchCommand finished: OK\n\n".encode())
+                    answers.flush()
+            self.served += 1
+            os.unlink(self.to_path)
+            os.unlink(self.from_path)
+            if i + 1 < connections:
+                time.sleep(self.gap_s)
+                self._make()
+
+
+def test_connect_right_after_another_client_waits_for_the_new_fifos(tmp_path: Path) -> None:
+    server = RecreatingAudacity(tmp_path, connections=2, gap_s=0.3)
+    first = AudacityPipe(to_path=server.to_path, from_path=server.from_path).connect()
+    assert first.do("Message", Text="one") == "one"
+    first.close()
+    deadline = time.monotonic() + 5
+    while os.path.lexists(server.to_path) and time.monotonic() < deadline:
+        time.sleep(0.005)  # Audacity unlinks the FIFOs once it read end-of-file
+    with AudacityPipe(to_path=server.to_path, from_path=server.from_path) as second:
+        assert second.do("Message", Text="two") == "two"
+    server.thread.join(timeout=5)
+    assert server.served == 2
+
+
 def test_missing_pipe_says_how_to_enable_the_module(tmp_path: Path) -> None:
     pipe = AudacityPipe(to_path=str(tmp_path / "to"), from_path=str(tmp_path / "from"))
     with pytest.raises(AudacityNotRunningError, match=r"Edit > Preferences > Modules"):

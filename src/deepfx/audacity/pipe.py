@@ -206,6 +206,23 @@ def _open_fifo(path: str, flags: int, *, what: str) -> int:
     return fd
 
 
+#: Seconds a missing FIFO is waited for. Measured in Audacity 3.2's mod-script-pipe
+#: (``PipeServer.cpp``): when a client closes, Audacity reads end-of-file, *unlinks both
+#: FIFOs* and makes new ones, so right after another client (the resident worker, the CLI)
+#: let go the files are briefly absent. A client that connects then must wait, not say
+#: "Audacity is not running".
+RECREATE_GRACE_S = 1.0
+
+
+def _appears(path: str, until: float) -> bool:
+    """``path`` exists, or appears before the monotonic time ``until``."""
+    while not os.path.lexists(path):
+        if time.monotonic() >= until:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 class _FifoTransport(_Transport):
     """Linux / macOS: two FIFOs, both opened non-blocking so nothing waits forever."""
 
@@ -213,7 +230,7 @@ class _FifoTransport(_Transport):
         self._w = -1
         self._r = -1
         self._writer_seen = False
-        if not os.path.lexists(to_path):
+        if not _appears(to_path, min(deadline, time.monotonic() + RECREATE_GRACE_S)):
             raise AudacityNotRunningError(
                 f"Audacity's scripting pipe {to_path} does not exist: Audacity is not running "
                 f"or mod-script-pipe is not enabled. Start Audacity; to enable the module, "
@@ -429,21 +446,29 @@ class AudacityPipe:
             return self
         deadline = time.monotonic() + self.connect_timeout_s
         cls = _WindowsPipeTransport if _WINDOWS else _FifoTransport
-        self._transport = cls(self.to_path, self.from_path, deadline, self._is_alive)
-        self._buffer = b""
-        try:
-            self._sync(deadline, poll_s=0.3)
-        except AudacityTimeoutError:
-            self.close()
-            raise AudacityNotRunningError(
-                f"Audacity did not answer on its scripting pipe within "
-                f"{self.connect_timeout_s:g} s: close any open dialog in Audacity and try "
-                "again; if it keeps happening, restart Audacity"
-            ) from None
-        except BaseException:
-            self.close()
-            raise
-        return self
+        while True:
+            self._transport = cls(self.to_path, self.from_path, deadline, self._is_alive)
+            self._buffer = b""
+            try:
+                self._sync(deadline, poll_s=0.3)
+                return self
+            except AudacityTimeoutError:
+                self.close()
+                raise AudacityNotRunningError(
+                    f"Audacity did not answer on its scripting pipe within "
+                    f"{self.connect_timeout_s:g} s: close any open dialog in Audacity and try "
+                    "again; if it keeps happening, restart Audacity"
+                ) from None
+            except AudacityNotRunningError:
+                self.close()
+                # Opened the FIFOs of the connection another client just closed, as
+                # Audacity was replacing them (see RECREATE_GRACE_S): open the new ones.
+                if time.monotonic() >= deadline or not self._is_alive():
+                    raise
+                time.sleep(0.05)
+            except BaseException:
+                self.close()
+                raise
 
     def close(self) -> None:
         """Close the pipes (Audacity keeps running and accepts a new connection)."""
