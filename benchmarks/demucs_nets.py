@@ -67,13 +67,23 @@ def htdemucs(*, seed: int = 0, segment: float = 10.0) -> nn.Module:
 class DemucsV2Core(nn.Module):
     """``demucs.demucs.Demucs.forward`` (``normalize=False``) in TorchScript-able form.
 
-    Same submodules (so the same weights), same padding to the valid length, same julius
-    resampling, same centre trims.
+    Same submodules (so the same weights), same julius resampling, same centre trims of
+    the skip connections. ``pad="centre"`` pads to the valid length as Demucs does, half
+    before and half after: bit for bit the package's forward. ``pad="end"`` (what the
+    benchmark's contributor ships) pads after the audio only, so output sample ``t``
+    always sits at the same phase of the network's 2,048-sample stride grid
+    (:func:`grid_samples`) wherever the input starts: chunks cut on that grid give the
+    whole-input output (centred padding moves the grid with every chunk's length, a
+    seam error of about 0.1 of the peak). Both agree on inputs of a valid length.
     """
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, pad: str = "end") -> None:
         super().__init__()
         import julius
+
+        if pad not in ("end", "centre"):
+            raise ValueError("pad is 'end' or 'centre'")
+        self.pad_end = pad == "end"
 
         self.encoder = net.encoder
         self.decoder = net.decoder
@@ -100,7 +110,8 @@ class DemucsV2Core(nn.Module):
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         length = mix.shape[-1]
         delta = self.valid_length(length) - length
-        x = F.pad(mix, (delta // 2, delta - delta // 2))
+        before = 0 if self.pad_end else delta // 2
+        x = F.pad(mix, (before, delta - before))
         x = self.up(x)
         saved: list[torch.Tensor] = []
         for encode in self.encoder:
@@ -112,7 +123,7 @@ class DemucsV2Core(nn.Module):
             skip = saved.pop(-1)
             x = decode(x + _center_trim(skip, x.shape[-1]))
         x = self.down(x)
-        x = _center_trim(x, length)
+        x = x.narrow(-1, 0, length) if self.pad_end else _center_trim(x, length)
         return x.view(x.size(0), self.n_sources, self.audio_channels, x.size(-1))
 
 
@@ -147,9 +158,17 @@ class _Separator(_effect_base()):  # type: ignore[misc]
         return stems[0].mean(dim=1)
 
 
-def effect_v2(net: nn.Module) -> nn.Module:
-    """The deepfx / Audacity effect around a Demucs v2 network (same weights)."""
-    return _Separator(DemucsV2Core(net)).eval()
+def effect_v2(net: nn.Module, pad: str = "end") -> nn.Module:
+    """The deepfx / Audacity effect around a Demucs v2 network (same weights); ``pad``
+    as in :class:`DemucsV2Core`."""
+    return _Separator(DemucsV2Core(net, pad)).eval()
+
+
+def grid_samples(net: nn.Module) -> int:
+    """The network's stride grid at the input rate: ``stride ** depth`` samples of the
+    2x-upsampled signal (v2: 4 ** 6 = 4,096), so 2,048 input samples."""
+    upsampled = int(net.stride) ** int(net.depth)
+    return upsampled // 2 if getattr(net, "resample", True) else upsampled
 
 
 def effect_ht(net: nn.Module) -> nn.Module:
@@ -157,7 +176,7 @@ def effect_ht(net: nn.Module) -> nn.Module:
     return _Separator(net).eval()
 
 
-def card(name: str, *, window_s: float, overlap_s: float) -> Any:
+def card(name: str, *, window_s: float, overlap_s: float, grid: int | None = None) -> Any:
     from deepfx.card import Chunking, ModelCard
 
     return ModelCard.model_validate(
@@ -171,7 +190,7 @@ def card(name: str, *, window_s: float, overlap_s: float) -> Any:
             "multichannel": False,
             "labels": STEMS,
             "sample_rate": RATE,
-            "chunking": Chunking(window_s=window_s, overlap_s=overlap_s),
+            "chunking": Chunking(window_s=window_s, overlap_s=overlap_s, grid_samples=grid),
         }
     )
 

@@ -64,6 +64,24 @@ class BreaksAt(WaveformToWaveform):
         return x[:1]
 
 
+class Strided(WaveformToWaveform):
+    """A stride-``g`` network in miniature: each sample gets the mean of its ``g``-sample
+    block, blocks counted from the input's start, padded at the end only. Cut anywhere
+    but on multiples of ``g`` its chunks see other blocks than the whole input does."""
+
+    def __init__(self, g: int) -> None:
+        super().__init__()
+        self.g = g
+
+    def do_forward_pass(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[1]
+        pad = (self.g - n % self.g) % self.g
+        xp = torch.nn.functional.pad(x[:1], (0, pad))
+        blocks = xp.reshape(1, -1, self.g).mean(dim=2, keepdim=True)
+        y = x[:1] + blocks.expand(-1, -1, self.g).reshape(1, -1)[:, :n]
+        return torch.cat([y, 0.5 * y], dim=0)
+
+
 class Loud(WaveformToLabels):
     """Labels 10 ms frames whose peak exceeds 0.5 as "loud" (timestamps per frame)."""
 

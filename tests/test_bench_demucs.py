@@ -16,23 +16,66 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 
 
-def test_scripted_wrapper_matches_demucs_forward() -> None:
-    import torch
-
+def _nets() -> object:
     sys.path.insert(0, str(BENCH))
     try:
         import demucs_nets
     finally:
         sys.path.remove(str(BENCH))
+    return demucs_nets
+
+
+def test_scripted_wrapper_matches_demucs_forward() -> None:
+    import torch
+
+    demucs_nets = _nets()
     net = demucs_nets.demucs_v2(channels=4, depth=4)
-    scripted = torch.jit.script(demucs_nets.effect_v2(net))
-    for n in (22050, 7001, 5):
+    centre = torch.jit.script(demucs_nets.effect_v2(net, pad="centre"))
+    end = torch.jit.script(demucs_nets.effect_v2(net, pad="end"))
+    core = demucs_nets.DemucsV2Core(net)
+    for n in (22050, 7001, 5, core.valid_length(9000)):
         x = torch.randn(1, n)
         with torch.no_grad():
             want = net(x[None])[0].mean(dim=1)
-            got = scripted(x)
-        assert got.shape == (4, n)
+            got = centre(x)
+            at_end = end(x)
+        assert got.shape == at_end.shape == (4, n)
         assert torch.equal(got, want)
+        if core.valid_length(n) == n:  # nothing to pad: both paddings are the same
+            assert torch.equal(at_end, want)
+
+
+def test_chunks_on_the_stride_grid_match_the_whole_input(tmp_path: Path) -> None:
+    """Issue 17's seam goal on a small Demucs: padded at the end and cut on its grid
+    (``chunking.grid_samples``), deepfx's chunked output is the whole-input forward's
+    to <= 1e-4 of the peak; off the grid it is not."""
+    import numpy as np
+    import torch
+
+    from deepfx import process
+    from deepfx.model import load_model
+
+    demucs_nets = _nets()
+    net = demucs_nets.demucs_v2(channels=4, depth=4)
+    grid = demucs_nets.grid_samples(net)
+    assert grid == 128
+    rng = np.random.default_rng(0)
+    x = (0.2 * rng.standard_normal((1, int(2.7 * demucs_nets.RATE)))).astype(np.float32)
+    errors = {}
+    for name, g in (("off", None), ("on", grid)):
+        folder = tmp_path / name
+        folder.mkdir()
+        torch.jit.save(torch.jit.script(demucs_nets.effect_v2(net)), str(folder / "model.pt"))
+        card = demucs_nets.card("small", window_s=1.0, overlap_s=0.25, grid=g)
+        card.write(folder / "metadata.json")
+        model = load_model(folder, device="cpu")
+        whole = np.asarray(model.forward(x))
+        res = process(model, x, demucs_nets.RATE)
+        y = np.stack([res.tracks[k][0] for k in demucs_nets.STEMS])
+        errors[name] = float(np.max(np.abs(y - whole)) / np.max(np.abs(whole)))
+    print("seam max rel (off / on the grid):", errors)
+    assert errors["on"] <= 1e-4, errors
+    assert errors["off"] > 10 * errors["on"], errors
 
 
 @pytest.mark.slow

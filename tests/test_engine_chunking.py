@@ -14,6 +14,7 @@ from deepfx.engine import (
     CancelToken,
     EffectResult,
     LabelResult,
+    chunk_spans,
     chunk_starts,
     crossfade_weights,
     merge_labels,
@@ -123,6 +124,41 @@ def test_chunked_equals_whole_across_resampling(conv):
         assert y.shape == (1, x.shape[1])
         n = min(ref.shape[1], y.shape[1])
         assert rel_rms(y[0, :n], ref[i, :n]) <= 1e-4
+
+
+def test_chunk_spans_on_a_grid_cover_and_end_flush():
+    for n in (5000, 8000, 8001, 23456, 100_000):
+        spans = chunk_spans(n, 8000, 832, grid=64)  # hop 7168 = 112 x 64
+        assert all(a % 64 == 0 for a, _ in spans)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(b <= n and b - a >= min(n, 8000) for a, b in spans)
+        assert all(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))  # overlap
+    assert chunk_spans(30, 10, 2) == [(0, 10), (8, 18), (16, 26), (20, 30)]  # no grid: as before
+    assert chunk_starts(30, 10, 2) == [0, 8, 16, 20]
+
+
+@pytest.mark.parametrize("seconds", [2.0, 3.1234])
+def test_strided_network_matches_whole_only_on_its_grid(tmp_path, seconds):
+    """A stride-64 network: chunks cut off its grid show seams; with ``grid_samples``
+    every chunk starts on it and the result equals the whole-input forward."""
+    x = noise(1, int(16000 * seconds))
+    results = {}
+    for grid in (None, 64):
+        chunking = Chunking(window_s=0.5, overlap_s=0.05, grid_samples=grid)
+        folder = h.save(
+            h.Strided(64),
+            tmp_path / f"s{grid}",
+            h.card(labels=["a", "b"], rate=16000, chunking=chunking),
+        )
+        model = load_model(folder, device="cpu")
+        whole = model.forward(x)
+        res = process(model, x, 16000)
+        results[grid] = max(
+            float(np.max(np.abs(res.tracks[lb][0] - whole[i]))) / float(np.max(np.abs(whole[i])))
+            for i, lb in enumerate(["a", "b"])
+        )
+    assert results[None] > 1e-3  # control: off the grid the seams show
+    assert results[64] <= 1e-6
 
 
 def test_per_channel_keeps_channels(conv):

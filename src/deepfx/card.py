@@ -106,6 +106,13 @@ class Chunking(BaseModel):
     neighbouring chunks, in seconds. Set ``whole_input`` when the model must see the whole
     selection at once (the host then refuses inputs above its memory budget instead of
     cutting them).
+
+    ``grid_samples`` (at the model's ``sample_rate``) makes every chunk start on a multiple
+    of it. A strided network (a U-Net whose levels divide the time axis by 2,048 in all)
+    computes each output sample from a different phase of its stride grid depending on
+    where its input starts, so chunks cut anywhere differ from the whole-input output by
+    far more than any crossfade hides; on the grid, and with the network padding at the
+    *end* only, they match it to float precision.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -113,6 +120,7 @@ class Chunking(BaseModel):
     window_s: float | None = Field(default=None, gt=0)
     overlap_s: float | None = Field(default=None, ge=0)
     whole_input: bool = False
+    grid_samples: int | None = Field(default=None, ge=1, le=1 << 20)
 
 
 class ModelCard(BaseModel):

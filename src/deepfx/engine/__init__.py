@@ -15,7 +15,7 @@ from __future__ import annotations
 from deepfx.engine.core import EffectResult, LabelResult, RunOutput, process, run
 from deepfx.engine.events import CancelToken, Progress
 from deepfx.engine.merge import merge_labels
-from deepfx.engine.overlap import chunk_starts, crossfade_weights, overlap_add
+from deepfx.engine.overlap import chunk_spans, chunk_starts, crossfade_weights, overlap_add
 
 __all__ = [
     "CancelToken",
@@ -23,6 +23,7 @@ __all__ = [
     "LabelResult",
     "Progress",
     "RunOutput",
+    "chunk_spans",
     "chunk_starts",
     "crossfade_weights",
     "merge_labels",

@@ -598,6 +598,7 @@ class _Job:
         self.min_len = p.min_len
         self.window = p.window
         self.overlap = p.overlap
+        self.grid = p.grid
         self.batch = p.batch
         self.forward_s = 0.0
         self.background_io = spare_core(_compute_threads(model), model.device)
@@ -665,7 +666,9 @@ class _Job:
 
     def effect(self, blocks: Iterable[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
         """Yield finished output pieces ``{label: (lanes, m)}`` at the file's rate."""
-        ola = OverlapAdd(window=self.window, overlap=self.overlap, channels=self.channels_in)
+        ola = OverlapAdd(
+            window=self.window, overlap=self.overlap, channels=self.channels_in, grid=self.grid
+        )
         back = {
             lb: StreamResampler(self.rate, self.info.sample_rate, self.lanes) for lb in self.keep
         }
@@ -767,7 +770,9 @@ class _Job:
     # -- analyzers ------------------------------------------------------------------------
 
     def labels(self, blocks: Iterable[np.ndarray]) -> list[Label]:
-        ola = OverlapAdd(window=self.window, overlap=self.overlap, channels=self.channels_in)
+        ola = OverlapAdd(
+            window=self.window, overlap=self.overlap, channels=self.channels_in, grid=self.grid
+        )
         names = self.model.card.labels
         found: list[Label] = []
 

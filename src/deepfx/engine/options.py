@@ -267,6 +267,8 @@ class Plan:
     window: int | None
     overlap: int
     batch: int
+    #: chunks start on multiples of this many model-rate samples (``chunking.grid_samples``)
+    grid: int = 1
     keep: tuple[str, ...] = field(default_factory=tuple)
     keep_idx: tuple[int, ...] = field(default_factory=tuple)
     #: the labels of every output row the model makes (``card.labels``, or the first
@@ -364,6 +366,7 @@ def plan(
     latency = card.latency_samples if card.is_effect else 0
     min_len = int(np.ceil((card.min_input_s or 0.0) * model_rate))
     hints = card.chunking
+    grid = hints.grid_samples if hints and hints.grid_samples and not hints.whole_input else 1
     window: int | None
     if hints and hints.whole_input:
         budget = options.memory_budget_mb * 1024 * 1024
@@ -393,6 +396,10 @@ def plan(
                 f"overlap ({ov_s:g} s) must be shorter than the chunk ({win_s:g} s); "
                 "lower --overlap or raise --chunk"
             )
+        if grid > 1:  # every chunk on the network's grid: the hop a multiple of it
+            window = max(window, overlap + grid)
+            hop = (window - overlap) // grid * grid
+            overlap = window - hop
     extra = card.model_extra or {}
     batch = (options.batch or DEFAULT_BATCH) if extra.get("batch") is True else 1
     return Plan(
@@ -405,6 +412,7 @@ def plan(
         min_len=min_len,
         window=window,
         overlap=overlap,
+        grid=grid,
         batch=batch,
         keep=tuple(made[i] for i in keep_idx),
         keep_idx=keep_idx,

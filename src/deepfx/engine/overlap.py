@@ -11,6 +11,11 @@ signal (it starts at ``max(0, N - W)``), so every chunk is real audio, all chunk
 same length when ``N >= W`` (good for batching), and zeros appear only where the model
 would see them anyway: beyond the two ends of the file.
 
+With a ``grid`` (a network that only gives its whole-input output on its own stride
+grid: Demucs-like encoders with a total stride of 2,048 samples, padded at the end), every
+chunk starts on a multiple of ``grid``: the hop is a multiple of it, and the last chunk
+starts at ``N - W`` rounded down to it (so it is up to ``grid - 1`` samples longer).
+
 Each chunk's output is weighted by :func:`crossfade_weights`: zero over the outer quarter
 of each overlap (those samples only serve as context), a raised-cosine fade over the
 middle half, one elsewhere. Fade-in and fade-out of neighbours sum to exactly one; the
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["OverlapAdd", "chunk_starts", "crossfade_weights", "overlap_add"]
+__all__ = ["OverlapAdd", "chunk_spans", "chunk_starts", "crossfade_weights", "overlap_add"]
 
 
 def crossfade_weights(
@@ -51,12 +56,20 @@ def crossfade_weights(
 
 def chunk_starts(n: int, window: int, overlap: int) -> list[int]:
     """Start positions of the chunks covering ``n`` samples (see the module docstring)."""
+    return [a for a, _ in chunk_spans(n, window, overlap)]
+
+
+def chunk_spans(n: int, window: int, overlap: int, grid: int = 1) -> list[tuple[int, int]]:
+    """``(start, end)`` of the chunks covering ``n`` samples, as :class:`OverlapAdd` cuts
+    them (see the module docstring). With ``grid`` > 1, ``window - overlap`` must be a
+    multiple of it; the last chunk then runs from its aligned start to ``n`` (it may
+    start where a regular chunk started: that one ends before ``n``)."""
     if n <= window:
-        return [0]
+        return [(0, n)]
     hop = window - overlap
-    starts = list(range(0, n - window, hop))
-    starts.append(n - window)
-    return starts
+    spans = [(a, a + window) for a in range(0, n - window, hop)]
+    spans.append(((n - window) // grid * grid, n))
+    return spans
 
 
 def overlap_add(chunks: list[tuple[int, np.ndarray]], n: int, overlap: int) -> np.ndarray:
@@ -88,9 +101,12 @@ class OverlapAdd:
     ``window=None`` means "whole input": one chunk, made at the end.
     """
 
-    def __init__(self, *, window: int | None, overlap: int, channels: int):
+    def __init__(self, *, window: int | None, overlap: int, channels: int, grid: int = 1):
         if window is not None and not 0 <= overlap < window:
             raise ValueError("overlap must be shorter than the window")
+        if window is not None and grid > 1 and (window - overlap) % grid:
+            raise ValueError("with a grid, the hop (window - overlap) must be a multiple of it")
+        self.grid = max(1, grid)
         self.window = window
         self.overlap = overlap if window is not None else 0
         self.hop = (window - overlap) if window is not None else 0
@@ -148,9 +164,8 @@ class OverlapAdd:
                 self._next += self.hop
         if self._ended and not self._final_done:
             self._final_done = True
-            start = 0 if self.window is None else max(0, n - self.window)
-            if self.window is None or not out or out[-1][0] != start:
-                out.append((start, self._slice(start, n)))
+            start = 0 if self.window is None else max(0, n - self.window) // self.grid * self.grid
+            out.append((start, self._slice(start, n)))  # to the end: never a repeat
             self._safe = n
         self._trim_input()
         return out
@@ -215,6 +230,7 @@ class OverlapAdd:
         and the last ``window`` samples for a possible final chunk); no copy here."""
         if self.window is None:
             return
-        keep_from = max(min(self._next, self._n_in - self.window), self._in_start)
+        last = max(0, self._n_in - self.window) // self.grid * self.grid  # a final chunk's
+        keep_from = max(min(self._next, last), self._in_start)
         self._in_off += keep_from - self._in_start
         self._in_start = keep_from
