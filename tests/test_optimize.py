@@ -125,6 +125,20 @@ def test_conversion_failure_is_a_quiet_line_not_an_install_failure(
         load_model("local/median", runner="onnx")
 
 
+def test_an_exporter_past_its_time_is_stopped_and_the_original_kept(
+    tmp_path: Path, optimize_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exporters run in a child process under DEEPFX_OPTIMIZE_TIMEOUT: a derivation
+    that does not finish in time is stopped, the install succeeds with the original."""
+    monkeypatch.setenv("DEEPFX_OPTIMIZE_TIMEOUT", "0.2")
+    m = Store().install(_folder(tmp_path, Wide(), "slow"), name="slow").model
+    assert m.optimized is not None and m.optimized["status"] == "failed", m.optimized
+    assert "did not finish within 0.2 s (DEEPFX_OPTIMIZE_TIMEOUT)" in m.optimized["note"]
+    assert not (m.folder / ".deepfx-optimized").exists()
+    assert not list(m.folder.glob(".optimize-*"))
+    assert load_model("local/slow").format == "torchscript"
+
+
 def test_parity_failure_keeps_the_original(tmp_path: Path, optimize_on: None) -> None:
     """A network whose ONNX export converts but computes something else: the original is
     kept and the reason recorded (quietly; the install itself succeeds)."""

@@ -29,7 +29,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "RELATIVE_TOLERANCE",
     "Optimized",
     "derive",
+    "derive_isolated",
     "parity_inputs",
     "parity_problem",
 ]
@@ -209,6 +210,100 @@ def derive(folder: Path, card: ModelCard, *, source_file: Path) -> Optimized:
         return record("failed", f"{type(exc).__name__}: {first_line(exc)[:200]}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def derive_isolated(
+    folder: Path, *, source_file: Path, timeout_s: float | None = None
+) -> Optimized:
+    """:func:`derive` in a child process, stopped after ``timeout_s`` seconds
+    (:func:`deepfx.settings.optimize_timeout_s` by default).
+
+    torch's exporters cannot be interrupted from inside: on a 265 M-parameter Demucs they
+    take minutes, and a network that crashes them (or runs the process out of memory)
+    would take the install down with it. In a child, the install only loses the
+    optimisation: the record says why, nothing half-written is left in ``folder``, and
+    the original network is what runs.
+    """
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from deepfx.settings import optimize_timeout_s
+
+    limit = optimize_timeout_s() if timeout_s is None else timeout_s
+    started = time.perf_counter()
+    fmt = {".pt": "torchscript", ".pt2": "torch.export"}.get(source_file.suffix, "")
+
+    def failed(note: str) -> Optimized:
+        _forget_partial(folder)
+        spent = round(time.perf_counter() - started, 3)
+        return Optimized("failed", fmt, note, source_file.name, seconds_spent=spent)
+
+    cmd = [sys.executable, "-m", "deepfx.optimize", str(folder), str(source_file)]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # the exporter's own helpers go with it on a timeout
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return failed(
+            f"torch's ONNX exporter did not finish within {limit:g} s "
+            "(DEEPFX_OPTIMIZE_TIMEOUT); kept the original"
+        )
+    except BaseException:  # Ctrl-C during an install: stop the child too
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        _forget_partial(folder)
+        raise
+    lines = [ln for ln in (out or "").splitlines() if ln.startswith("{")]
+    record = Optimized.from_dict(json.loads(lines[-1])) if lines else None
+    if proc.returncode != 0 or record is None:
+        why = first_line((err or "").strip().splitlines()[-1] if (err or "").strip() else "")
+        code = proc.returncode
+        died = f"signal {-code}" if code < 0 else f"exit code {code}"
+        return failed(f"the ONNX exporter's process failed ({died}{': ' + why if why else ''})")
+    return replace(record, seconds_spent=round(time.perf_counter() - started, 3))
+
+
+def _forget_partial(folder: Path) -> None:
+    """Remove what a stopped derivation left: its work folders (never the kept file of an
+    earlier, finished one)."""
+    for work in folder.glob(".optimize-*"):
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m deepfx.optimize FOLDER SOURCE``: :func:`derive`, its record as one JSON
+    line on stdout (what :func:`derive_isolated` runs in its child)."""
+    import json
+    import sys
+
+    from deepfx.card import CardWarning, load_card
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m deepfx.optimize FOLDER SOURCE_FILE", file=sys.stderr)
+        return 2
+    folder, source = Path(args[0]), Path(args[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CardWarning)
+        card = load_card(folder)
+    record = derive(folder, card, source_file=source)
+    sys.stdout.write(json.dumps(record.to_dict()) + "\n")
+    sys.stdout.flush()
+    return 0
 
 
 def parity_inputs(card: ModelCard) -> list[tuple[str, np.ndarray]]:
@@ -412,3 +507,7 @@ def _quiet() -> Iterator[None]:
             os.close(copy)
         sys.stdout, sys.stderr = saved
         logging.disable(logging.NOTSET)
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -31,6 +31,8 @@ variable                   default     meaning
 ``DEEPFX_OPTIMIZE``        on          ``0``/``false``/``no``/``off``: installs do not try to
                                        derive a faster ONNX network (``models optimize`` does)
 ``DEEPFX_OPTIMIZE_CHUNK_S`` 2          seconds of audio the install times each runner on
+``DEEPFX_OPTIMIZE_TIMEOUT`` 300        seconds the ONNX exporters may take at install (in a
+                                       child process, stopped then: the original is kept)
 ``DEEPFX_THREAD_BUDGET``   all cores   CPU threads this process's models may use in total
                                        (batch actors get cores // actors)
 ``HF_ENDPOINT``            hf.co       the hub's base URL (``http(s)://...``)
@@ -80,6 +82,7 @@ __all__ = [
     "offline",
     "optimize_chunk_s",
     "optimize_on_install",
+    "optimize_timeout_s",
     "thread_budget",
 ]
 
@@ -199,6 +202,13 @@ def optimize_chunk_s() -> float:
     """Seconds of audio each runner is timed on when an install compares them (bounds the
     install's extra time; ``DEEPFX_OPTIMIZE_CHUNK_S``, default 4, at least 0.5)."""
     return _number("DEEPFX_OPTIMIZE_CHUNK_S", 2.0, minimum=0.5)
+
+
+def optimize_timeout_s() -> float:
+    """Seconds an install lets torch's ONNX exporters work before it gives up on deriving
+    (``DEEPFX_OPTIMIZE_TIMEOUT``, default 300; they run in a child process, which is
+    stopped then): a huge network's export must never hold an install for an hour."""
+    return _number("DEEPFX_OPTIMIZE_TIMEOUT", 300.0, minimum=0.1)
 
 
 def thread_budget() -> int | None:

@@ -719,7 +719,7 @@ def _optimize_staged(
 
         from deepfx.card import CardWarning, load_card
         from deepfx.folder import network_file
-        from deepfx.optimize import derive
+        from deepfx.optimize import derive_isolated
 
         if card is None:
             with warnings.catch_warnings():
@@ -727,7 +727,7 @@ def _optimize_staged(
                 card = load_card(folder)
         source = network_file(folder, card)
         step(on_step, f"deriving a faster ONNX version of {source.name} (verified, timed)")
-        return derive(folder, card, source_file=source).to_dict()
+        return derive_isolated(folder, source_file=source).to_dict()
     except Exception as exc:  # noqa: BLE001 - see the docstring
         from deepfx.errors import first_line
 
