@@ -270,7 +270,8 @@ def derive_isolated(
     lines = [ln for ln in (out or "").splitlines() if ln.startswith("{")]
     record = Optimized.from_dict(json.loads(lines[-1])) if lines else None
     if proc.returncode != 0 or record is None:
-        why = first_line((err or "").strip().splitlines()[-1] if (err or "").strip() else "")
+        tail = (err or "").strip().splitlines()
+        why = tail[-1][:200] if tail else ""
         code = proc.returncode
         died = f"signal {-code}" if code < 0 else f"exit code {code}"
         return failed(f"the ONNX exporter's process failed ({died}{': ' + why if why else ''})")
