@@ -8,17 +8,21 @@ Run from the repository root (needs the ``bench`` extra: demucs, julius, einops)
 
 The network is ``demucs.demucs.Demucs`` with v2's settings (benchmarks/demucs_nets.py),
 random seeded weights, wrapped as the original contributors did and saved as
-TorchScript in a deepfx model folder. Contenders, each measured in its own fresh process
-(so peak memories do not mix), in one run, interleaved when ``--repeat`` > 1:
+TorchScript in a deepfx model folder whose card puts chunks on the network's 2,048-sample
+stride grid (``chunking.grid_samples``; the wrapper pads at the end, see
+``demucs_nets.DemucsV2Core``). That folder is installed into a private store
+(``<workdir>/home``), where deepfx derives, verifies and times an ONNX network as every
+install does. Contenders, each measured in its own fresh process (so peak memories do
+not mix), in one run, interleaved when ``--repeat`` > 1:
 
 * ``forward``: the TorchScript network on deepfx's chunks, one call per chunk, nothing
   else (the baseline every ratio is against);
 * ``run-ts`` / ``run-onnx``: ``deepfx.run`` (what ``deepfx run`` calls: WAV in, one WAV
-  per stem out) on the TorchScript folder and on the ONNX folder (:func:`make_onnx_folder`,
-  the "compiled" runner);
-* ``cli-onnx``: the real ``deepfx run`` command line on the ONNX folder, end to end
-  (interpreter start, imports, model load, I/O);
-* ``process``: ``deepfx.process`` on the array, ONNX folder;
+  per stem out) on the TorchScript folder and on the installed model with
+  ``runner="onnx"`` (the store's derived ONNX: the "compiled" runner);
+* ``cli-onnx``: the real ``deepfx run local/demucs-v2 --runner onnx`` command line, end
+  to end (interpreter start, imports, model load, I/O);
+* ``process``: ``deepfx.process`` on the array, the derived ONNX;
 * ``apply``: demucs' ``apply_model(net, mix, split=True, overlap=0.25, shifts=0)`` on the
   same ``nn.Module`` (its chunks are the network's ``segment``, 40 s in v2);
 * ``host``: the original Audacity host's way, non-overlapping 262,144-sample blocks;
@@ -44,12 +48,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RATE = 44100
+STORE_NAME = "local/demucs-v2"  # the TorchScript folder, installed (with its derived ONNX)
 HOST_BLOCK = 262144  # the original host's block (Audacity's storage block), no overlap
 CONTENDERS = ("forward", "run-ts", "run-onnx", "cli-onnx", "process", "apply", "host", "whole")
 
 
-def _env() -> dict[str, str]:
+def _env(cfg: dict[str, Any] | None = None) -> dict[str, str]:
     env = os.environ.copy()
+    if cfg is not None:
+        env.update(_store_env(cfg))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(HERE), env.get("PYTHONPATH", "")])
     env.setdefault("PYTHONWARNINGS", "ignore")
     return env
@@ -100,7 +107,10 @@ def build_net(cfg: dict[str, Any]) -> Any:
 def _write_card(folder: Path, cfg: dict[str, Any], fmt: str, file: str) -> None:
     import demucs_nets
 
-    card = demucs_nets.card("demucs-v2", window_s=cfg["window"], overlap_s=cfg["overlap"])
+    grid = demucs_nets.grid_samples(build_net(cfg)) if cfg.get("grid", True) else None
+    card = demucs_nets.card(
+        "demucs-v2", window_s=cfg["window"], overlap_s=cfg["overlap"], grid=grid
+    )
     card = card.model_copy(update={"model_file": file, "model_format": fmt})
     card.write(folder / "metadata.json")
 
@@ -117,16 +127,32 @@ def make_torchscript_folder(cfg: dict[str, Any], dest: Path) -> Path:
     return dest
 
 
-def make_onnx_folder(cfg: dict[str, Any], dest: Path) -> Path:
-    """The "compiled" contender: the same network as ``model.onnx``, dynamic time axis.
+def derive_onnx(cfg: dict[str, Any], ts_folder: Path) -> dict[str, Any]:
+    """The "compiled" contender, made the way an artist gets it: the TorchScript folder
+    installed into a private store (``<workdir>/home``), where deepfx derives, verifies
+    and times an ONNX network beside the original (``deepfx.optimize``, issue 17 point
+    1). Returns the install's ``optimized`` record; the ONNX contenders then run the
+    installed model with ``runner="onnx"`` (the derived file, even if it was slower)."""
+    os.environ.update(_store_env(cfg))
+    from deepfx.store import Store
 
-    Stands in for the ONNX that ``deepfx`` will derive into the store at install (issue
-    17 point 1); switch this function to that file when it lands. torch's dynamo
-    exporter does not finish on this network (its symbolic shapes through six strided
-    levels and julius' resampler ran > 10 min on a 4-channel net), so this uses torch's
-    TorchScript-based exporter on the eager module, time axis dynamic; the bench checks
-    it against the TorchScript folder before timing anything.
-    """
+    model = Store().add_local(ts_folder, name=STORE_NAME.split("/", 1)[1], force=True).model
+    return dict(model.optimized or {})
+
+
+def _store_env(cfg: dict[str, Any]) -> dict[str, str]:
+    return {
+        "DEEPFX_HOME": str(Path(cfg["workdir"]) / "home"),
+        "DEEPFX_OPTIMIZE": "1",
+        "DEEPFX_OPTIMIZE_TIMEOUT": str(cfg.get("optimize_timeout", 3600)),
+    }
+
+
+def make_onnx_folder(cfg: dict[str, Any], dest: Path) -> Path:
+    """The fallback "compiled" contender, used only when the store could not derive an
+    ONNX network from the TorchScript file (the report says so and why): the same
+    network exported by tracing the *eager* module (torch's TorchScript-based exporter,
+    time axis dynamic); the bench checks it against the TorchScript folder first."""
     import warnings
 
     import demucs_nets
@@ -164,13 +190,16 @@ def child(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
     work = Path(cfg["workdir"])
     audio = work / "mix.wav"
     out = work / f"out-{mode}"
-    ts, onnx = work / "demucs-ts", work / "demucs-onnx"
+    ts = work / "demucs-ts"
+    store = cfg.get("onnx_source", "store") == "store"
     result: dict[str, Any] = {}
     y: Any = None
     if mode == "cli-onnx":
-        cmd = [sys.executable, "-m", "deepfx", "run", str(onnx), str(audio), "-o", str(out), "-q"]
+        target = [STORE_NAME, "--runner", "onnx"] if store else [str(work / "demucs-onnx")]
+        cmd = [sys.executable, "-m", "deepfx", "run", *target, str(audio), "-o", str(out)]
+        cmd += ["-q", "--overwrite"]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(cfg), check=False)
         result["work_s"] = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(f"deepfx run failed:\n{proc.stderr[-2000:]}")
@@ -180,24 +209,30 @@ def child(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
         from deepfx.model import load_model
 
         t0 = time.perf_counter()
-        mdl = load_model(onnx if mode in ("run-onnx", "process") else ts, device="cpu").load()
+        if mode in ("run-onnx", "process"):
+            mdl = _onnx_model(cfg)
+        else:
+            mdl = load_model(ts, device="cpu").load()
         result["load_s"] = time.perf_counter() - t0
+        result["runner"] = mdl.format
         x, _ = sf.read(str(audio), dtype="float32", always_2d=True)
         x = np.ascontiguousarray(x.T)
         t0 = time.perf_counter()
         if mode == "forward":
-            from deepfx.engine import chunk_starts
+            from deepfx.engine import chunk_spans
+            from deepfx.engine.options import EngineOptions, plan
 
-            w, o = int(cfg["window"] * RATE), int(cfg["overlap"] * RATE)
+            p = plan(mdl.card, x.shape[1], RATE, 1, EngineOptions())  # deepfx's own chunks
+            assert p.window is not None
             total = 0.0
-            starts = chunk_starts(x.shape[1], w, o)
-            for s in starts:
-                chunk = np.ascontiguousarray(x[:, s : s + w])
+            spans = chunk_spans(x.shape[1], p.window, p.overlap, p.grid)
+            for a, b in spans:
+                chunk = np.ascontiguousarray(x[:, a:b])
                 t1 = time.perf_counter()
                 mdl.runner(chunk)
                 total += time.perf_counter() - t1
             result["work_s"] = total
-            result["chunks"] = len(starts)
+            result["chunks"] = len(spans)
         elif mode == "whole":
             y = np.asarray(mdl.runner(x))
         elif mode == "host":
@@ -216,7 +251,7 @@ def child(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
         else:
             from deepfx.engine import run
 
-            run(mdl, [audio], out)
+            run(mdl, [audio], out, overwrite=True)
             y = _read_stems(out, audio.stem)
         result.setdefault("work_s", time.perf_counter() - t0)
         result["peak_rss_mb"] = _peak_rss_mb()
@@ -254,7 +289,7 @@ def _read_stems(out: Path, stem: str) -> Any:
 def spawn(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--cfg", json.dumps(cfg)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(cfg), check=False)
     if proc.returncode != 0:
         raise SystemExit(f"contender {mode} failed:\n{proc.stderr[-3000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -288,6 +323,15 @@ def seam_errors(work: Path, modes: list[str]) -> dict[str, dict[str, float]]:
     return errs
 
 
+def _onnx_model(cfg: dict[str, Any]) -> Any:
+    """The ONNX contender's model: the store's derived network, or the traced fallback."""
+    from deepfx.model import load_model
+
+    if cfg.get("onnx_source", "store") == "store":
+        return load_model(STORE_NAME, device="cpu", runner="onnx").load()
+    return load_model(Path(cfg["workdir"]) / "demucs-onnx", device="cpu").load()
+
+
 def check_onnx(cfg: dict[str, Any]) -> float:
     """Max |onnx - torchscript| / max |torchscript| on 1.3 s (an odd length)."""
     import numpy as np
@@ -298,7 +342,7 @@ def check_onnx(cfg: dict[str, Any]) -> float:
     rng = np.random.default_rng(1)
     x = (0.1 * rng.standard_normal((1, int(1.3 * RATE) + 1))).astype(np.float32)
     a = np.asarray(load_model(work / "demucs-ts", device="cpu").load().runner(x))
-    b = np.asarray(load_model(work / "demucs-onnx", device="cpu").load().runner(x))
+    b = np.asarray(_onnx_model(cfg).runner(x))
     return float(np.max(np.abs(a - b)) / (np.max(np.abs(a)) or 1.0))
 
 
@@ -311,24 +355,36 @@ def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, A
     make_audio(work / "mix.wav", cfg["seconds"])
     # the folders depend on the network and the card only: reuse them when those match
     key = {k: cfg[k] for k in ("channels", "depth", "seed", "segment", "window", "overlap")}
+    key["version"] = 2  # grid chunking, padding at the end, the store's derived ONNX
     stamp = work / "folders.json"
     t0 = time.perf_counter()
-    fresh = not (stamp.exists() and json.loads(stamp.read_text()) == key)
+    fresh = not (stamp.exists() and json.loads(stamp.read_text()).get("key") == key)
+    derived: dict[str, Any] = {}
     if fresh:
         stamp.unlink(missing_ok=True)
         make_torchscript_folder(cfg, work / "demucs-ts")
     t1 = time.perf_counter()
     if fresh:
-        make_onnx_folder(cfg, work / "demucs-onnx")
-        stamp.write_text(json.dumps(key))
+        derived = derive_onnx(cfg, work / "demucs-ts")
+        stamp.write_text(json.dumps({"key": key, "optimized": derived}))
+    else:
+        derived = json.loads(stamp.read_text()).get("optimized", {})
     t2 = time.perf_counter()
+    cfg["onnx_source"] = "store" if derived.get("status") in ("kept", "slower") else "traced"
+    if cfg["onnx_source"] == "traced":
+        print(f"deepfx could not derive ONNX at install: {derived.get('note')}", flush=True)
+        print("  -> the ONNX contenders use the eager module's traced export instead", flush=True)
+        if fresh or not (work / "demucs-onnx" / "model.onnx").is_file():
+            make_onnx_folder(cfg, work / "demucs-onnx")
     params = demucs_nets.n_params(build_net(cfg))
     onnx_err = check_onnx(cfg)
     print(
         f"Demucs v2, {params / 1e6:.1f} M parameters; {cfg['seconds']} s mono 44.1 kHz; "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-        f"TorchScript built in {t1 - t0:.0f} s, ONNX in {t2 - t1:.0f} s "
-        f"(ONNX vs TorchScript {onnx_err:.1e} rel)",
+        f"TorchScript built in {t1 - t0:.0f} s; installed with its derived ONNX in "
+        f"{t2 - t1:.0f} s ({derived.get('status')}: {derived.get('note')}; install timing "
+        f"{derived.get('original_s')} s TorchScript vs {derived.get('onnx_s')} s ONNX per "
+        f"{derived.get('chunk_s')} s chunk; ONNX vs TorchScript {onnx_err:.1e} rel)",
         flush=True,
     )
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
@@ -357,7 +413,14 @@ def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, A
             "time_vs_apply": rows["run-onnx"]["work_s"] / rows["apply"]["work_s"],
             "memory_vs_apply": rows["run-onnx"]["peak_rss_mb"] / rows["apply"]["peak_rss_mb"],
         }
-    return {"config": cfg, "params": params, "onnx_vs_ts_rel": onnx_err, "rows": rows, **goal}
+    return {
+        "config": cfg,
+        "params": params,
+        "onnx_vs_ts_rel": onnx_err,
+        "optimized": derived,
+        "rows": rows,
+        **goal,
+    }
 
 
 def report(res: dict[str, Any]) -> None:

@@ -95,17 +95,21 @@ class DemucsV2Core(nn.Module):
         self.kernel_size = int(net.kernel_size)
         self.stride = int(net.stride)
         self.n_sources = len(net.sources)
+        self.total_stride = self.stride**self.depth  # of the 2x-upsampled signal
+        self.geometric = (self.total_stride - 1) // (self.stride - 1)  # 1 + s + ... + s^(d-1)
         self.audio_channels = int(net.audio_channels)
 
     def valid_length(self, length: int) -> int:
-        length = length * 2
-        for _ in range(self.depth):
-            # integer ceil division (math.ceil of a float freezes the length on export)
-            length = (length - self.kernel_size + self.stride - 1) // self.stride + 1
-            length = max(1, length)
-        for _ in range(self.depth):
-            length = (length - 1) * self.stride + self.kernel_size
-        return (length + 1) // 2
+        """Demucs' ``valid_length`` in closed form (no loop): ``depth`` encoder levels
+        ``l -> ceil((l - k) / s) + 1`` compose to one floor division and the decoder's
+        ``l -> (l - 1) s + k`` to one affine map. A loop over the levels scripts, but
+        torch's ONNX exporter cannot convert its integer state ("Rank must be 0 or 1"),
+        so deepfx could not derive an ONNX network from the TorchScript file. Same
+        values for every length (``tests/test_bench_demucs.py``)."""
+        s, k = self.stride, self.kernel_size
+        level = (2 * length + (2 * s - 1 - k) * self.geometric) // self.total_stride
+        level = max(1, level)
+        return (self.total_stride * level + (k - s) * self.geometric + 1) // 2
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         length = mix.shape[-1]
