@@ -204,7 +204,7 @@ def child(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
         if proc.returncode != 0:
             raise SystemExit(f"deepfx run failed:\n{proc.stderr[-2000:]}")
         result["peak_rss_mb"] = _peak_rss_mb(resource.RUSAGE_CHILDREN)
-        y = _read_stems(out, audio.stem)
+        y = _read_stems(out, audio.stem, work)
     elif mode in ("forward", "host", "whole", "run-ts", "run-onnx", "process"):
         from deepfx.model import load_model
 
@@ -252,9 +252,10 @@ def child(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
             from deepfx.engine import run
 
             run(mdl, [audio], out, overwrite=True)
-            y = _read_stems(out, audio.stem)
         result.setdefault("work_s", time.perf_counter() - t0)
         result["peak_rss_mb"] = _peak_rss_mb()
+        if mode in ("run-ts", "run-onnx"):  # read back after the clock and the memory
+            y = _read_stems(out, audio.stem, work)
     elif mode == "apply":
         import torch
         from demucs.apply import apply_model
@@ -277,12 +278,14 @@ def child(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _read_stems(out: Path, stem: str) -> Any:
-    import demucs_nets
+def _read_stems(out: Path, stem: str, work: Path) -> Any:
+    """The stems a run wrote, in the card's order (soundfile only: importing the network
+    module would import torch, which an ONNX run never does)."""
     import numpy as np
     import soundfile as sf
 
-    rows = [sf.read(str(out / f"{stem} - {k}.wav"), dtype="float32")[0] for k in demucs_nets.STEMS]
+    card = json.loads((work / "demucs-ts" / "metadata.json").read_text(encoding="utf-8"))
+    rows = [sf.read(str(out / f"{stem} - {k}.wav"), dtype="float32")[0] for k in card["labels"]]
     return np.stack(rows)
 
 

@@ -64,17 +64,72 @@ def htdemucs(*, seed: int = 0, segment: float = 10.0) -> nn.Module:
     return HTDemucs(sources=list(STEMS), audio_channels=1, samplerate=RATE, segment=segment).eval()
 
 
+class _Bottleneck(nn.Module):
+    """Demucs' BLSTM between encoder and decoder (time-major in, channels-first out)."""
+
+    def __init__(self, lstm: nn.Module, linear: nn.Module) -> None:
+        super().__init__()
+        self.lstm = lstm
+        self.linear = linear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.lstm(x.permute(2, 0, 1))[0]
+        return self.linear(y).permute(1, 2, 0)
+
+
+class _Resample(nn.Module):
+    """julius' ``ResampleFrac`` forward on a ``(batch, channels, time)`` signal, with its
+    own filter (same output bit for bit) and integer lengths: julius computes the output
+    length with ``torch.floor`` of a float tensor, which scripts but exports to an ONNX
+    graph onnxruntime rejects (``Floor`` of int64)."""
+
+    def __init__(self, resample: nn.Module) -> None:
+        super().__init__()
+        self.old_sr = int(resample.old_sr)
+        self.new_sr = int(resample.new_sr)
+        self.width = int(resample._width)
+        self.register_buffer("kernel", resample.kernel.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, length = x.shape[0], x.shape[1], x.shape[-1]
+        x = x.reshape(-1, length)
+        x = F.pad(x[:, None], (self.width, self.width + self.old_sr), mode="replicate")
+        ys = F.conv1d(x, self.kernel, stride=self.old_sr)
+        y = ys.transpose(1, 2).reshape(batch, channels, -1)
+        return y.narrow(-1, 0, self.new_sr * length // self.old_sr)
+
+
+class _Level(nn.Module):
+    """One U-Net level: encode, the levels below, decode with the centre-trimmed skip."""
+
+    def __init__(self, encode: nn.Module, inner: nn.Module, decode: nn.Module) -> None:
+        super().__init__()
+        self.encode = encode
+        self.inner = inner
+        self.decode = decode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.encode(x)
+        y = self.inner(skip)
+        return self.decode(y + _center_trim(skip, y.shape[-1]))
+
+
 class DemucsV2Core(nn.Module):
     """``demucs.demucs.Demucs.forward`` (``normalize=False``) in TorchScript-able form.
 
-    Same submodules (so the same weights), same julius resampling, same centre trims of
-    the skip connections. ``pad="centre"`` pads to the valid length as Demucs does, half
-    before and half after: bit for bit the package's forward. ``pad="end"`` (what the
-    benchmark's contributor ships) pads after the audio only, so output sample ``t``
-    always sits at the same phase of the network's 2,048-sample stride grid
-    (:func:`grid_samples`) wherever the input starts: chunks cut on that grid give the
-    whole-input output (centred padding moves the grid with every chunk's length, a
-    seam error of about 0.1 of the peak). Both agree on inputs of a valid length.
+    Same submodules (so the same weights), julius' resampling filters, same centre trims of
+    the skip connections. The U-Net is nested levels (:class:`_Level`) instead of
+    Demucs' list of saved skips: torch's ONNX exporter cannot convert a scripted list
+    of tensors ("Rank must be 0 or 1"), and an artist's install derives its ONNX network
+    from the TorchScript file.
+
+    ``pad="centre"`` pads to the valid length as Demucs does, half before and half
+    after: bit for bit the package's forward. ``pad="end"`` (what the benchmark's
+    contributor ships) pads after the audio only, so output sample ``t`` always sits at
+    the same phase of the network's 2,048-sample stride grid (:func:`grid_samples`)
+    wherever the input starts: chunks cut on that grid give the whole-input output
+    (centred padding moves the grid with every chunk's length, a seam error of about
+    0.1 of the peak). Both agree on inputs of a valid length.
     """
 
     def __init__(self, net: nn.Module, pad: str = "end") -> None:
@@ -84,28 +139,25 @@ class DemucsV2Core(nn.Module):
         if pad not in ("end", "centre"):
             raise ValueError("pad is 'end' or 'centre'")
         self.pad_end = pad == "end"
-
-        self.encoder = net.encoder
-        self.decoder = net.decoder
-        self.lstm = net.lstm.lstm
-        self.linear = net.lstm.linear
-        self.up = julius.ResampleFrac(1, 2)
-        self.down = julius.ResampleFrac(2, 1)
+        unet: nn.Module = _Bottleneck(net.lstm.lstm, net.lstm.linear)
+        for encode, decode in zip(reversed(list(net.encoder)), net.decoder, strict=True):
+            unet = _Level(encode, unet, decode)
+        self.unet = unet
+        self.up = _Resample(julius.ResampleFrac(1, 2))
+        self.down = _Resample(julius.ResampleFrac(2, 1))
         self.depth = int(net.depth)
         self.kernel_size = int(net.kernel_size)
         self.stride = int(net.stride)
         self.n_sources = len(net.sources)
+        self.audio_channels = int(net.audio_channels)
         self.total_stride = self.stride**self.depth  # of the 2x-upsampled signal
         self.geometric = (self.total_stride - 1) // (self.stride - 1)  # 1 + s + ... + s^(d-1)
-        self.audio_channels = int(net.audio_channels)
 
     def valid_length(self, length: int) -> int:
-        """Demucs' ``valid_length`` in closed form (no loop): ``depth`` encoder levels
+        """Demucs' ``valid_length`` in closed form: ``depth`` encoder levels
         ``l -> ceil((l - k) / s) + 1`` compose to one floor division and the decoder's
-        ``l -> (l - 1) s + k`` to one affine map. A loop over the levels scripts, but
-        torch's ONNX exporter cannot convert its integer state ("Rank must be 0 or 1"),
-        so deepfx could not derive an ONNX network from the TorchScript file. Same
-        values for every length (``tests/test_bench_demucs.py``)."""
+        ``l -> (l - 1) s + k`` to one affine map (same values for every length,
+        ``tests/test_bench_demucs.py``; no loop state for the ONNX exporter)."""
         s, k = self.stride, self.kernel_size
         level = (2 * length + (2 * s - 1 - k) * self.geometric) // self.total_stride
         level = max(1, level)
@@ -116,17 +168,7 @@ class DemucsV2Core(nn.Module):
         delta = self.valid_length(length) - length
         before = 0 if self.pad_end else delta // 2
         x = F.pad(mix, (before, delta - before))
-        x = self.up(x)
-        saved: list[torch.Tensor] = []
-        for encode in self.encoder:
-            x = encode(x)
-            saved.append(x)
-        y = self.lstm(x.permute(2, 0, 1))[0]
-        x = self.linear(y).permute(1, 2, 0)
-        for decode in self.decoder:
-            skip = saved.pop(-1)
-            x = decode(x + _center_trim(skip, x.shape[-1]))
-        x = self.down(x)
+        x = self.down(self.unet(self.up(x)))
         x = x.narrow(-1, 0, length) if self.pad_end else _center_trim(x, length)
         return x.view(x.size(0), self.n_sources, self.audio_channels, x.size(-1))
 
