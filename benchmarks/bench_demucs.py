@@ -355,6 +355,7 @@ def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, A
 
     work = Path(cfg["workdir"])
     work.mkdir(parents=True, exist_ok=True)
+    os.environ.update(_store_env(cfg))  # the private store, also when its folders are reused
     make_audio(work / "mix.wav", cfg["seconds"])
     # the folders depend on the network and the card only: reuse them when those match
     key = {k: cfg[k] for k in ("channels", "depth", "seed", "segment", "window", "overlap")}
