@@ -90,7 +90,7 @@ def instruments_module(
     weights: Path | None = None,
     *,
     hop_s: float = 0.25,
-    threshold: float = 0.25,
+    threshold: float | None = None,
     gate_db: float = -40.0,
 ) -> nn.Module:
     """The trained network wrapped as a :class:`deepfx.nn.WaveformToLabels` (not scripted).
@@ -102,14 +102,15 @@ def instruments_module(
     hop_s
         Seconds between decisions (each decision looks at 1 s centred on its hop).
     threshold
-        Probability (0..1) at which an instrument counts as present (0.25: the best
-        micro-F1 on mixtures of training clips).
+        Probability (0..1) at which an instrument counts as present (default: the one
+        saved with the weights, which had the best micro-F1 on mixtures of training
+        clips; 0.25 for weights saved without one).
     gate_db
         Span ends move in to the first/last frame within this many dB of the span's
         loudest frame, so labels stop with the sound rather than with the 1 s window.
     """
     from deepfx.builtins._instruments_net import InstrumentLabeller
-    from deepfx.builtins.instruments_train import load_net
+    from deepfx.builtins.instruments_train import load_net, load_threshold
 
     path = WEIGHTS if weights is None else Path(weights)
     if not path.is_file():
@@ -120,6 +121,8 @@ def instruments_module(
         )
     try:
         net = load_net(path)
+        if threshold is None:
+            threshold = load_threshold(path)
     except (ValueError, KeyError, OSError) as exc:
         raise ModelLoadError(path, f"unreadable weights ({exc}); retrain or reinstall") from None
     hop = int(round(hop_s * SAMPLE_RATE))
