@@ -241,7 +241,7 @@ def derive_isolated(
         spent = round(time.perf_counter() - started, 3)
         return Optimized("failed", fmt, note, source_file.name, seconds_spent=spent)
 
-    cmd = [sys.executable, "-m", "deepfx.optimize", str(folder), str(source_file)]
+    cmd = [sys.executable, "-W", "ignore", "-m", "deepfx.optimize", str(folder), str(source_file)]
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -249,7 +249,6 @@ def derive_isolated(
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # the exporter's own helpers go with it on a timeout
         text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     try:
         out, err = proc.communicate(timeout=limit)
