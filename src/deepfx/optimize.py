@@ -55,6 +55,8 @@ DERIVED_DIR = ".deepfx-optimized"
 DERIVED_FILE = f"{DERIVED_DIR}/model.onnx"
 #: Largest difference allowed, relative to the original output's peak (at least 1).
 RELATIVE_TOLERANCE = 1e-4
+#: The format of a network file, by its suffix (the record's runner when nothing is kept).
+_SOURCE_FORMATS = {".pt": "torchscript", ".pt2": "torch.export", ".onnx": "onnx"}
 #: Timed calls per runner (after one warm-up call each).
 _REPEATS = 3
 
@@ -116,9 +118,7 @@ def derive(folder: Path, card: ModelCard, *, source_file: Path) -> Optimized:
     """
     started = time.perf_counter()
     rel = source_file.name
-    fmt = {".pt": "torchscript", ".pt2": "torch.export", ".onnx": "onnx"}.get(
-        source_file.suffix, ""
-    )
+    fmt = _SOURCE_FORMATS.get(source_file.suffix, "")
 
     def record(status: str, note: str, **more: Any) -> Optimized:
         runner = "onnx" if status == "kept" else fmt
@@ -234,7 +234,7 @@ def derive_isolated(
 
     limit = optimize_timeout_s() if timeout_s is None else timeout_s
     started = time.perf_counter()
-    fmt = {".pt": "torchscript", ".pt2": "torch.export"}.get(source_file.suffix, "")
+    fmt = _SOURCE_FORMATS.get(source_file.suffix, "")
 
     def failed(note: str) -> Optimized:
         _forget_partial(folder)

@@ -28,7 +28,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["OverlapAdd", "chunk_spans", "chunk_starts", "crossfade_weights", "overlap_add"]
+__all__ = [
+    "OverlapAdd",
+    "chunk_spans",
+    "chunk_starts",
+    "crossfade_weights",
+    "last_start",
+    "overlap_add",
+]
 
 
 def crossfade_weights(
@@ -59,6 +66,12 @@ def chunk_starts(n: int, window: int, overlap: int) -> list[int]:
     return [a for a, _ in chunk_spans(n, window, overlap)]
 
 
+def last_start(n: int, window: int, grid: int = 1) -> int:
+    """Where the last chunk of ``n`` samples starts: ``n - window`` (0 if shorter),
+    rounded down to the grid."""
+    return max(0, n - window) // grid * grid
+
+
 def chunk_spans(n: int, window: int, overlap: int, grid: int = 1) -> list[tuple[int, int]]:
     """``(start, end)`` of the chunks covering ``n`` samples, as :class:`OverlapAdd` cuts
     them (see the module docstring). With ``grid`` > 1, ``window - overlap`` must be a
@@ -68,7 +81,7 @@ def chunk_spans(n: int, window: int, overlap: int, grid: int = 1) -> list[tuple[
         return [(0, n)]
     hop = window - overlap
     spans = [(a, a + window) for a in range(0, n - window, hop)]
-    spans.append(((n - window) // grid * grid, n))
+    spans.append((last_start(n, window, grid), n))
     return spans
 
 
@@ -164,7 +177,7 @@ class OverlapAdd:
                 self._next += self.hop
         if self._ended and not self._final_done:
             self._final_done = True
-            start = 0 if self.window is None else max(0, n - self.window) // self.grid * self.grid
+            start = 0 if self.window is None else last_start(n, self.window, self.grid)
             out.append((start, self._slice(start, n)))  # to the end: never a repeat
             self._safe = n
         self._trim_input()
@@ -230,7 +243,7 @@ class OverlapAdd:
         and the last ``window`` samples for a possible final chunk); no copy here."""
         if self.window is None:
             return
-        last = max(0, self._n_in - self.window) // self.grid * self.grid  # a final chunk's
+        last = last_start(self._n_in, self.window, self.grid)  # a final chunk's
         keep_from = max(min(self._next, last), self._in_start)
         self._in_off += keep_from - self._in_start
         self._in_start = keep_from
