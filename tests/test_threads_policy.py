@@ -97,6 +97,48 @@ def test_runs_at_once_share_the_cores(tmp_path: Path) -> None:
     assert live_runs() == before
 
 
+def test_an_idle_lease_holder_does_not_halve_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that loaded a model and waits (the resident worker, the window, a
+    benchmark's parent) is not counted; inside a forward call, or just after one, it is."""
+    from deepfx.runners import threads
+
+    monkeypatch.setattr(threads, "IDLE_AFTER_S", 0.5)
+    code = (
+        "import sys; from deepfx.runners import threads as t; t.run_lease(); "
+        "print('ready', flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    t._mark(line.strip() == 'busy'); print('ok', flush=True)"
+    )
+    run_lease()
+    before = live_runs()
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
+
+    def say(word: str) -> None:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(word + "\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "ok"
+
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        assert live_runs() == before + 1  # just loaded: counted
+        time.sleep(0.8)
+        assert live_runs() == before  # idle since: not counted
+        say("busy")
+        time.sleep(0.8)
+        assert live_runs() == before + 1  # inside a long call: counted however long
+        say("idle")
+        assert live_runs() == before + 1  # a call just ended: still counted
+        time.sleep(0.8)
+        assert live_runs() == before
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
+
+
 def test_runners_apply_the_policy(tmp_path: Path) -> None:
     class Rec(nn.Module):
         def __init__(self) -> None:

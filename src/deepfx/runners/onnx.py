@@ -30,6 +30,7 @@ import numpy as np
 from deepfx.errors import BackendMissingError, ModelLoadError, UsageError, first_line
 from deepfx.runners._graphs import check_onnx
 from deepfx.runners.base import Runner
+from deepfx.runners.threads import busy
 
 __all__ = ["ORT_DOMAINS", "OnnxRunner", "cached_graph_path"]
 
@@ -146,7 +147,8 @@ class OnnxRunner(Runner):
             # a batch of chunks (card "batch": true) for a graph of one chunk (a derived
             # network, exported from a single (channels, samples) example): one at a time
             return np.stack([self(item) for item in x])
-        outs = self._session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})
+        with busy():
+            outs = self._session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})
         return outs[0] if self._n_outputs == 1 else tuple(outs)
 
 

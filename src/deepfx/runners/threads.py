@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -40,6 +40,7 @@ __all__ = [
     "RECURRENT_OPS",
     "SMALL_WEIGHT_BYTES",
     "ThreadChoice",
+    "busy",
     "choose_threads",
     "cores",
     "live_runs",
@@ -134,6 +135,10 @@ def budget_now() -> int:
 
 # --- leases: how many deepfx processes run models on the CPU now -----------------------------
 
+#: A lease whose process has not run a forward call for this long is not counted: a
+#: process that loaded a model and then waits (the resident worker between applies, the
+#: window, a benchmark's parent) must not halve the threads of the run that works.
+IDLE_AFTER_S = 10.0
 
 _HELD: list[IO[bytes]] = []
 
@@ -148,6 +153,8 @@ def run_lease() -> None:
 
     A lease is a file locked by its process; the lock goes with the process (crash and
     ``kill -9`` included), so a stale file is recognised and removed by the next count.
+    Its size says whether a forward call is running (1 byte) and its modification time
+    when the last one ended (:func:`busy`), so idle holders are not counted.
     """
     if _HELD:
         return
@@ -163,13 +170,49 @@ def run_lease() -> None:
         _HELD.append(fh)
 
 
+@contextlib.contextmanager
+def busy() -> Iterator[None]:
+    """Mark this process's lease as running a forward call for the ``with`` block.
+
+    Two system calls on each side (a truncate and a time stamp): microseconds, against
+    forward calls of milliseconds or more.
+    """
+    _mark(True)
+    try:
+        yield
+    finally:
+        _mark(False)
+
+
+def _mark(running: bool) -> None:
+    if not _HELD:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        fd = _HELD[0].fileno()
+        os.ftruncate(fd, 1 if running else 0)
+        os.utime(fd)
+
+
+def _counts(path: Path, now: float) -> bool:
+    """Whether a held lease is a run working now (in a call, or one ended recently)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_size > 0 or now - st.st_mtime < IDLE_AFTER_S
+
+
 def live_runs() -> int:
-    """How many processes hold a lease now (stale files are removed); at least 1."""
+    """How many processes run models now (this one included when it holds a lease; idle
+    holders are not counted, stale files are removed); at least 1."""
     try:
         import fcntl
     except ImportError:
         return 1
+    import time
+
     count = 0
+    now = time.time()
     own = {f"{os.getpid()}.lease"} if _HELD else set()
     try:
         entries = list(_lease_dir().glob("*.lease"))
@@ -184,7 +227,7 @@ def live_runs() -> int:
                 try:
                     fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
-                    count += 1  # held: a live run
+                    count += _counts(path, now)  # held: a live run, if it works
                     continue
                 path.unlink(missing_ok=True)  # nobody holds it: a run that ended
         except OSError:

@@ -10,6 +10,7 @@ import numpy as np
 
 from deepfx.errors import ModelLoadError, UnsafeModelError, first_line
 from deepfx.runners.base import Runner, _import_torch, resolve_device, sniff_zip
+from deepfx.runners.threads import busy
 from deepfx.runners.torchscript import _to_numpy, set_torch_threads
 
 __all__ = ["TorchExportRunner"]
@@ -50,7 +51,7 @@ class TorchExportRunner(Runner):
     def __call__(self, x: np.ndarray) -> Any:
         torch = self._torch
         set_torch_threads(torch, self.refresh_threads())
-        with torch.inference_mode():
+        with busy(), torch.inference_mode():
             out = self._module(torch.from_numpy(x).to(self.device))
         return _to_numpy(out)
 

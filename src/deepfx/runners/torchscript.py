@@ -12,6 +12,7 @@ import numpy as np
 from deepfx.errors import ModelLoadError
 from deepfx.runners._graphs import check_torchscript_archive, check_torchscript_module
 from deepfx.runners.base import Runner, _import_torch, resolve_device, sniff_zip
+from deepfx.runners.threads import busy
 
 __all__ = ["TorchScriptRunner"]
 
@@ -56,7 +57,7 @@ class TorchScriptRunner(Runner):
     def __call__(self, x: np.ndarray) -> Any:
         torch = self._torch
         set_torch_threads(torch, self.refresh_threads())
-        with torch.inference_mode(), warnings.catch_warnings():
+        with busy(), torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = self._module(torch.from_numpy(x).to(self.device))
         return _to_numpy(out)
