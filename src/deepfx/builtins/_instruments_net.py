@@ -126,7 +126,10 @@ class InstrumentLabeller(WaveformToLabels):
     run of such hops reaches into silence (a window still hears a note that ended up to
     half a window away), the run's ends are moved to the first and last frames louder
     than ``gate_db`` below the run's loudest frame, so spans start and end with the
-    sound rather than with the window.
+    sound rather than with the window. A dip of at most ``bridge`` hops between two runs
+    of the same instrument (a 1 s window straddling a note change hears two half notes
+    and may score each lower) is filled first, and gated runs that end up at most that far
+    apart join, so one passage gives one span.
     """
 
     def __init__(
@@ -138,6 +141,7 @@ class InstrumentLabeller(WaveformToLabels):
         gate_db: float,
         frame: int = 160,
         batch: int = 32,
+        bridge: int = 2,
     ) -> None:
         super().__init__(net)
         self.window = WINDOW
@@ -146,6 +150,7 @@ class InstrumentLabeller(WaveformToLabels):
         self.gate = float(10.0 ** (gate_db / 20.0))
         self.frame = int(frame)
         self.batch = int(batch)
+        self.bridge = int(bridge)
         self.sample_rate = SAMPLE_RATE
         self.floor = 1e-4  # absolute level (about -80 dBFS) under which a frame is silence
 
@@ -193,11 +198,24 @@ class InstrumentLabeller(WaveformToLabels):
             return lo, hi
         return a, b
 
+    def bridge_gaps(self, on: list[float]) -> list[float]:
+        """``on`` (1.0/0.0 per hop) with gaps of at most ``bridge`` hops between runs filled."""
+        out = list(on)
+        last = -1  # index of the last "on" hop seen
+        for k in range(len(on)):
+            if on[k] >= 0.5:
+                if last >= 0 and 0 < k - last - 1 <= self.bridge:
+                    for j in range(last + 1, k):
+                        out[j] = 1.0
+                last = k
+        return out
+
     def do_forward_pass(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = x.shape[1]
         mono = x.to(torch.float32).mean(0)
         probs = self.probabilities(mono)
-        on: list[list[float]] = (probs >= self.threshold).to(torch.float32).t().tolist()
+        raw: list[list[float]] = (probs >= self.threshold).to(torch.float32).t().tolist()
+        on: list[list[float]] = [self.bridge_gaps(row) for row in raw]
         levels: list[float] = self.frame_levels(mono).tolist()
         n_frames = len(levels)
         n_hops = probs.shape[0]
@@ -206,7 +224,9 @@ class InstrumentLabeller(WaveformToLabels):
         classes: list[int] = []
         starts: list[float] = []
         ends: list[float] = []
+        gap = self.bridge * per_hop  # frames between two runs that still make one span
         for c in range(len(on)):
+            runs: list[list[int]] = []  # [first frame, end frame) of each gated run
             k = 0
             while k < n_hops:
                 if on[c][k] < 0.5:
@@ -219,20 +239,21 @@ class InstrumentLabeller(WaveformToLabels):
                 lo = max(0, k * per_hop - reach)
                 hi = min(n_frames, (k1 + 1) * per_hop + reach)
                 a, b = self.trim(levels, lo, hi)
-                for j in range(k, k1 + 1):
-                    s = j * per_hop
-                    e = (j + 1) * per_hop
-                    if j == k:
-                        s = a
-                    if j == k1:
-                        e = b
-                    s = max(s, a)
-                    e = min(e, b)
-                    if e > s:
-                        classes.append(c)
-                        starts.append(min(s * self.frame, n) / self.sample_rate)
-                        ends.append(min(e * self.frame, n) / self.sample_rate)
+                if len(runs) > 0 and a - runs[-1][1] <= gap:
+                    # a window that heard the next note early, gated to that note: one span
+                    runs[-1][0] = min(runs[-1][0], a)
+                    runs[-1][1] = max(runs[-1][1], b)
+                else:
+                    runs.append([a, b])
                 k = k1 + 1
+            for run in runs:
+                s = run[0]
+                while s < run[1]:
+                    e = min(run[1], (s // per_hop + 1) * per_hop)  # one label per hop
+                    classes.append(c)
+                    starts.append(min(s * self.frame, n) / self.sample_rate)
+                    ends.append(min(e * self.frame, n) / self.sample_rate)
+                    s = e
         times = torch.zeros(len(classes), 2, dtype=torch.float32)
         for i in range(len(classes)):
             times[i, 0] = starts[i]

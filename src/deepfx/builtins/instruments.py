@@ -3,7 +3,7 @@
 No permissively licensed instrument tagger ships with its weights, so deepfx trains its
 own (:mod:`deepfx.builtins.instruments_train`) from notes it renders with FluidSynth from
 two General MIDI soundfonts of Debian (FluidR3_GM, MIT; sf_GMbank, public domain). The
-trained weights are small (0.56 M parameters, ``instruments.npz`` beside this module,
+trained weights are small (0.98 M parameters, ``instruments.npz`` beside this module,
 plain arrays read with ``allow_pickle=False``), so unlike the other built-ins they are
 part of deepfx. The folder is made from them offline with deepfx's own exporter
 (:func:`deepfx.exporting.export`, which reloads and checks what it wrote).
@@ -51,7 +51,7 @@ CARD = ModelCard(
     author="deepfx",
     short_description="Instruments: labels which instruments play (piano, drums...)",
     long_description=(
-        "A 0.56 M-parameter CNN on log-mel windows of 1 s (computed in the network), trained "
+        "A 0.98 M-parameter CNN on log-mel windows of 1 s (computed in the network), trained "
         "by deepfx on notes it rendered with FluidSynth. Labels 12 instrument families "
         "every 0.25 s, several at once; silence, noise and speech get no label."
     ),
@@ -92,6 +92,7 @@ def instruments_module(
     hop_s: float = 0.25,
     threshold: float | None = None,
     gate_db: float = -40.0,
+    bridge_s: float = 0.5,
 ) -> nn.Module:
     """The trained network wrapped as a :class:`deepfx.nn.WaveformToLabels` (not scripted).
 
@@ -126,7 +127,10 @@ def instruments_module(
     except (ValueError, KeyError, OSError) as exc:
         raise ModelLoadError(path, f"unreadable weights ({exc}); retrain or reinstall") from None
     hop = int(round(hop_s * SAMPLE_RATE))
-    return InstrumentLabeller(net, hop=hop, threshold=threshold, gate_db=gate_db).eval()
+    bridge = int(round(bridge_s / hop_s))
+    return InstrumentLabeller(
+        net, hop=hop, threshold=threshold, gate_db=gate_db, bridge=bridge
+    ).eval()
 
 
 def build_instruments(dest: Path) -> None:

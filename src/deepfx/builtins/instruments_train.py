@@ -44,9 +44,9 @@ class Config:
     none_train: int = 1000
     none_test: int = 100
     mixtures_test: int = 500
-    steps: int = 2500
+    steps: int = 5000
     batch: int = 64
-    width: int = 24
+    width: int = 32
     lr: float = 3e-3
     threads: int = 2
     #: decision threshold of the report and the analyzer; None: chosen after training
@@ -149,7 +149,7 @@ def make_data(cfg: Config, seed: int, cache: Path, log: Any = print) -> dict[str
 WIN = 16000
 #: shares of training examples with no instrument and with one (the rest mix 2 or 3)
 P_NONE = 0.1
-P_SINGLE = 0.4
+P_SINGLE = 0.3
 PRESENT_RMS = 0.01  # a source is "present" in a window when its RMS reaches -40 dB re peak
 
 
