@@ -78,7 +78,10 @@ CARD = ModelCard(
         "FluidR3_GM.sf2 (fluid-soundfont-gm, MIT) and sf_GMbank.sf2 (csound-soundfont, "
         "public domain), plus espeak-ng speech and synthetic noise; augmented with gain, EQ "
         "tilt, reverb, noise, resampling and MP3 round trips. Command: "
-        f"`{TRAINING_COMMAND}` (seed 0). Measured accuracy: docs/builtins-instruments.md."
+        f"`{TRAINING_COMMAND}` (seed 0). Measured on held-out notes (pitches and "
+        "velocities never trained on): top-1 97.3 %; 2-3-instrument mixtures micro-F1 0.78; "
+        "the unseen TimGM6mb font 96.2 % top-1 (93.1 % on its programs that share no "
+        "samples with the training fonts). Details: docs/builtins-instruments.md."
     ),
     model_file="model.pt",
     model_format="torchscript",
