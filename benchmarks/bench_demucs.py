@@ -215,6 +215,7 @@ def child(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
             mdl = load_model(ts, device="cpu").load()
         result["load_s"] = time.perf_counter() - t0
         result["runner"] = mdl.format
+        result["threads"] = mdl.runner.threads
         x, _ = sf.read(str(audio), dtype="float32", always_2d=True)
         x = np.ascontiguousarray(x.T)
         t0 = time.perf_counter()
@@ -391,6 +392,12 @@ def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, A
         f"{derived.get('chunk_s')} s chunk; ONNX vs TorchScript {onnx_err:.1e} rel)",
         flush=True,
     )
+    # this process just ran both networks (install timing, the check above): let its
+    # thread lease go idle, so the contenders get the thread policy's quiet-machine
+    # choice rather than half of it (the lease counts a holder for 10 s after a call)
+    from deepfx.runners.threads import IDLE_AFTER_S
+
+    time.sleep(IDLE_AFTER_S + 0.5)
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for r in range(repeat):
         order = modes[r % len(modes) :] + modes[: r % len(modes)]  # rotate: interleaved
