@@ -207,7 +207,8 @@ PLAN_TABLE = [
         RATE,
         2,
         EngineOptions(per_channel=True, chunk_s=1.0, overlap_s=0.1),
-        dict(window=8000, overlap=800, lanes=2, channels_in=2),
+        # --chunk is the longest chunk: 2 s in 3 even chunks of 0.73 s, not 1 + 1 + 0.2 s
+        dict(window=5867, overlap=800, lanes=2, channels_in=2),
     ),
     (
         dict(labels=["a", "a"]),

@@ -107,7 +107,11 @@ RunnerOpt = Annotated[
 ]
 ChunkOpt = Annotated[
     float | None,
-    typer.Option("--chunk", help="Chunk length in seconds (0-3600).", callback=_chunk),
+    typer.Option(
+        "--chunk",
+        help="Longest chunk in seconds (0-3600); chunks are evened out to the input.",
+        callback=_chunk,
+    ),
 ]
 OverlapOpt = Annotated[
     float | None,

@@ -167,7 +167,8 @@ def process(
         runs an analyzer per channel too (labels of all channels merged). What was done is
         told once per input as a ``Progress(stage="note", message=...)`` event.
     chunk_s, overlap_s:
-        Chunk length and overlap in seconds; default the card's hints, else 10 s / 1 s.
+        Longest chunk and overlap in seconds; default the card's hints, else 10 s / 1 s.
+        An effect's chunks are evened out to the input's length (same count, shorter).
     batch:
         Chunks per forward call (only for models whose card has ``"batch": true``).
     device, threads:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deepfx.engine.overlap import even_window
 from deepfx.errors import MemoryBudgetError, UsageError
 
 if TYPE_CHECKING:
@@ -400,6 +401,13 @@ def plan(
             window = max(window, overlap + grid)
             hop = (window - overlap) // grid * grid
             overlap = window - hop
+        # A known length: even chunks, no half-empty last one. Effects only: an analyzer's
+        # frames are laid from each chunk's start, and the card's round hop keeps label
+        # times on the model's frame grid (an evened hop moved a 1.130 s edge to 1.133 s).
+        if total > 0 and card.is_effect:
+            evened = even_window(max(total + latency, min_len), window, overlap, grid)
+            if evened >= min_len:
+                window = evened
     extra = card.model_extra or {}
     batch = (options.batch or DEFAULT_BATCH) if extra.get("batch") is True else 1
     return Plan(
