@@ -199,7 +199,7 @@ def test_onnx_session_is_tuned(tmp_path: Path) -> None:
     assert "convolutional" in r.threads_why  # Conv nodes: the budget, not one thread
     opts = r._session.get_session_options()
     assert opts.intra_op_num_threads == r.threads >= 1
-    assert opts.enable_cpu_mem_arena is False and opts.enable_mem_pattern is False
+    assert opts.enable_cpu_mem_arena is True and opts.enable_mem_pattern is False
 
 
 def test_batch_actor_gets_its_share_of_the_cores(
