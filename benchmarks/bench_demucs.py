@@ -4,6 +4,8 @@ Run from the repository root (needs the ``bench`` extra: demucs, julius, einops)
 
     python benchmarks/bench_demucs.py                      # 21 s of mono 44.1 kHz audio
     python benchmarks/bench_demucs.py --seconds 210 --segment 40   # the paper's case
+    python benchmarks/bench_demucs.py --seconds 42 --segment 40 \
+        --only forward,run-onnx,apply                  # docs/engine.md's figures
     python benchmarks/bench_demucs.py --tiny               # seconds: a small net, 3 s
 
 The network is ``demucs.demucs.Demucs`` with v2's settings (benchmarks/demucs_nets.py),
@@ -458,7 +460,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=21.0, help="audio length (paper: 210)")
     ap.add_argument("--segment", type=float, default=4.0, help="apply_model chunk s (v2: 40)")
-    ap.add_argument("--window", type=float, default=4.0, help="deepfx chunk s (card)")
+    ap.add_argument("--window", type=float, default=8.0, help="deepfx longest chunk s (card)")
     ap.add_argument("--overlap", type=float, default=0.8, help="deepfx overlap s (card)")
     ap.add_argument("--channels", type=int, default=64, help="Demucs channels (v2: 64)")
     ap.add_argument("--depth", type=int, default=6, help="Demucs depth (v2: 6)")
