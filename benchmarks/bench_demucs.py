@@ -7,6 +7,7 @@ Run from the repository root (needs the ``bench`` extra: demucs, julius, einops)
     python benchmarks/bench_demucs.py --seconds 42 --segment 40 \
         --only forward,run-onnx,apply                  # docs/engine.md's figures
     python benchmarks/bench_demucs.py --tiny               # seconds: a small net, 3 s
+    python benchmarks/bench_demucs.py --net ht --seconds 42     # HTDemucs (26.9 M)
 
 The network is ``demucs.demucs.Demucs`` with v2's settings (benchmarks/demucs_nets.py),
 random seeded weights, wrapped as the original contributors did and saved as
@@ -29,6 +30,14 @@ not mix), in one run, interleaved when ``--repeat`` > 1:
   same ``nn.Module`` (its chunks are the network's ``segment``, 40 s in v2);
 * ``host``: the original Audacity host's way, non-overlapping 262,144-sample blocks;
 * ``whole``: one forward over the whole input, the reference for the seam errors.
+
+``--net ht`` runs HTDemucs (the v4 hybrid transformer, 26.9 M parameters) instead. It
+neither scripts nor exports, so its contributor's file is a trace at its 10 s training
+segment (``demucs_nets.traced_ht``) and its card makes every chunk exactly one segment
+(``min_input_s``); deepfx's ONNX derivation fails on it (STFT of complex values), quietly,
+so there are no ONNX contenders. Its eager forward takes no input longer than its segment
+and the trace refuses the original host's blocks: no ``whole`` or ``host`` rows, no seam
+error. ``apply`` uses the same 10 s segments.
 
 Seam error: max |y - whole| / max |whole| over all stems. Work time excludes interpreter
 start and model load (``load_s``), except for ``cli-onnx``. Audio, folders and outputs go
@@ -53,6 +62,8 @@ RATE = 44100
 STORE_NAME = "local/demucs-v2"  # the TorchScript folder, installed (with its derived ONNX)
 HOST_BLOCK = 262144  # the original host's block (Audacity's storage block), no overlap
 CONTENDERS = ("forward", "run-ts", "run-onnx", "cli-onnx", "process", "apply", "host", "whole")
+ONNX_CONTENDERS = ("run-onnx", "cli-onnx", "process")
+NETS = {"v2": "Demucs v2", "ht": "HTDemucs"}
 
 
 def _env(cfg: dict[str, Any] | None = None) -> dict[str, str]:
@@ -101,6 +112,9 @@ def make_audio(path: Path, seconds: float) -> Path:
 def build_net(cfg: dict[str, Any]) -> Any:
     import demucs_nets
 
+    if cfg.get("net", "v2") == "ht":  # its segment is apply_model's chunk and its trace's
+        seg = cfg["segment"]
+        return demucs_nets.htdemucs(seed=cfg["seed"], segment=seg, tiny=cfg.get("tiny", False))
     net = demucs_nets.demucs_v2(channels=cfg["channels"], depth=cfg["depth"], seed=cfg["seed"])
     net.segment = cfg["segment"]  # apply_model's chunk, in seconds
     return net
@@ -109,22 +123,31 @@ def build_net(cfg: dict[str, Any]) -> Any:
 def _write_card(folder: Path, cfg: dict[str, Any], fmt: str, file: str) -> None:
     import demucs_nets
 
-    grid = demucs_nets.grid_samples(build_net(cfg)) if cfg.get("grid", True) else None
+    ht = cfg.get("net", "v2") == "ht"
+    grid = demucs_nets.grid_samples(build_net(cfg)) if cfg.get("grid", True) and not ht else None
     card = demucs_nets.card(
-        "demucs-v2", window_s=cfg["window"], overlap_s=cfg["overlap"], grid=grid
+        "htdemucs" if ht else "demucs-v2",
+        window_s=cfg["window"],
+        overlap_s=cfg["overlap"],
+        grid=grid,
+        min_input_s=cfg["window"] if ht else None,  # a fixed-length trace: whole windows
     )
     card = card.model_copy(update={"model_file": file, "model_format": fmt})
     card.write(folder / "metadata.json")
 
 
 def make_torchscript_folder(cfg: dict[str, Any], dest: Path) -> Path:
-    """The contributor's folder: the wrapped network scripted to ``model.pt`` + card."""
+    """The contributor's folder: the wrapped network scripted (v2) or traced at its
+    segment (HTDemucs, :func:`demucs_nets.traced_ht`) to ``model.pt``, and its card."""
     import demucs_nets
     import torch
 
     dest.mkdir(parents=True, exist_ok=True)
-    effect = demucs_nets.effect_v2(build_net(cfg))
-    torch.jit.save(torch.jit.script(effect), str(dest / "model.pt"))
+    if cfg.get("net", "v2") == "ht":
+        module = demucs_nets.traced_ht(build_net(cfg))
+    else:
+        module = torch.jit.script(demucs_nets.effect_v2(build_net(cfg)))
+    torch.jit.save(module, str(dest / "model.pt"))
     _write_card(dest, cfg, "torchscript", "model.pt")
     return dest
 
@@ -310,6 +333,8 @@ def seam_errors(work: Path, modes: list[str]) -> dict[str, dict[str, float]]:
     """Each contender's output against the whole-input forward."""
     import numpy as np
 
+    if not (work / "y-whole.npy").is_file() or "whole" not in modes:
+        return {}  # HTDemucs: no whole-input forward exists (see main)
     ref = np.load(work / "y-whole.npy").astype(np.float64)
     scale = float(np.max(np.abs(ref))) or 1.0
     errs: dict[str, dict[str, float]] = {}
@@ -361,8 +386,9 @@ def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, A
     os.environ.update(_store_env(cfg))  # the private store, also when its folders are reused
     make_audio(work / "mix.wav", cfg["seconds"])
     # the folders depend on the network and the card only: reuse them when those match
-    key = {k: cfg[k] for k in ("channels", "depth", "seed", "segment", "window", "overlap")}
-    key["version"] = 2  # grid chunking, padding at the end, the store's derived ONNX
+    key = {k: cfg.get(k) for k in ("net", "tiny", "channels", "depth", "seed", "segment")}
+    key.update(window=cfg["window"], overlap=cfg["overlap"])
+    key["version"] = 3  # grid chunking, padding at the end, the derived ONNX batched
     stamp = work / "folders.json"
     t0 = time.perf_counter()
     fresh = not (stamp.exists() and json.loads(stamp.read_text()).get("key") == key)
@@ -378,20 +404,33 @@ def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, A
         derived = json.loads(stamp.read_text()).get("optimized", {})
     t2 = time.perf_counter()
     cfg["onnx_source"] = "store" if derived.get("status") in ("kept", "slower") else "traced"
-    if cfg["onnx_source"] == "traced":
+    ht = cfg.get("net", "v2") == "ht"
+    if ht and cfg["onnx_source"] == "traced":
+        print(f"deepfx could not derive ONNX at install: {derived.get('note')}", flush=True)
+        dropped = [m for m in modes if m in ONNX_CONTENDERS]
+        if dropped:  # nor does the eager HTDemucs export: no ONNX contender exists
+            print(f"  -> no ONNX contenders ({', '.join(dropped)})", flush=True)
+        modes[:] = [m for m in modes if m not in ONNX_CONTENDERS]
+    elif cfg["onnx_source"] == "traced":
         print(f"deepfx could not derive ONNX at install: {derived.get('note')}", flush=True)
         print("  -> the ONNX contenders use the eager module's traced export instead", flush=True)
         if fresh or not (work / "demucs-onnx" / "model.onnx").is_file():
             make_onnx_folder(cfg, work / "demucs-onnx")
     params = demucs_nets.n_params(build_net(cfg))
-    onnx_err = check_onnx(cfg)
+    onnx_err = check_onnx(cfg) if any(m in ONNX_CONTENDERS for m in modes) else float("nan")
     print(
-        f"Demucs v2, {params / 1e6:.1f} M parameters; {cfg['seconds']} s mono 44.1 kHz; "
+        f"{NETS[cfg.get('net', 'v2')]}, {params / 1e6:.1f} M parameters; "
+        f"{cfg['seconds']} s mono 44.1 kHz; "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-        f"TorchScript built in {t1 - t0:.0f} s; installed with its derived ONNX in "
-        f"{t2 - t1:.0f} s ({derived.get('status')}: {derived.get('note')}; install timing "
-        f"{derived.get('original_s')} s TorchScript vs {derived.get('onnx_s')} s ONNX per "
-        f"{derived.get('chunk_s')} s chunk; ONNX vs TorchScript {onnx_err:.1e} rel)",
+        f"TorchScript built in {t1 - t0:.0f} s; installed in {t2 - t1:.0f} s (derived ONNX "
+        f"{derived.get('status')}: {derived.get('note')}"
+        + (
+            f"; install timing {derived.get('original_s')} s TorchScript vs "
+            f"{derived.get('onnx_s')} s ONNX per {derived.get('chunk_s')} s chunk; "
+            f"ONNX vs TorchScript {onnx_err:.1e} rel)"
+            if derived.get("onnx_s")
+            else ")"
+        ),
         flush=True,
     )
     # this process just ran both networks (install timing, the check above): let its
@@ -421,10 +460,12 @@ def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, A
             "all_work_s": [x["work_s"] for x in runs[m]],
         }
     goal = {}
-    if "apply" in rows and "run-onnx" in rows:
+    ours = "run-onnx" if "run-onnx" in rows else "run-ts"
+    if "apply" in rows and ours in rows:
         goal = {
-            "time_vs_apply": rows["run-onnx"]["work_s"] / rows["apply"]["work_s"],
-            "memory_vs_apply": rows["run-onnx"]["peak_rss_mb"] / rows["apply"]["peak_rss_mb"],
+            "ours": ours,
+            "time_vs_apply": rows[ours]["work_s"] / rows["apply"]["work_s"],
+            "memory_vs_apply": rows[ours]["peak_rss_mb"] / rows["apply"]["peak_rss_mb"],
         }
     return {
         "config": cfg,
@@ -451,17 +492,25 @@ def report(res: dict[str, Any]) -> None:
         )
     if "time_vs_apply" in res:
         print(
-            f"deepfx run (ONNX) vs apply_model: {res['time_vs_apply']:.2f}x time (goal <= 0.6), "
+            f"deepfx run ({'ONNX' if res['ours'] == 'run-onnx' else 'TorchScript'}) vs "
+            f"apply_model: {res['time_vs_apply']:.2f}x time (goal <= 0.6), "
             f"{res['memory_vs_apply']:.2f}x peak memory (goal <= 0.5)"
         )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--net", choices=sorted(NETS), default="v2", help="v2 or ht (HTDemucs)")
     ap.add_argument("--seconds", type=float, default=21.0, help="audio length (paper: 210)")
-    ap.add_argument("--segment", type=float, default=4.0, help="apply_model chunk s (v2: 40)")
-    ap.add_argument("--window", type=float, default=8.0, help="deepfx longest chunk s (card)")
-    ap.add_argument("--overlap", type=float, default=0.8, help="deepfx overlap s (card)")
+    ap.add_argument(
+        "--segment", type=float, default=None, help="apply_model chunk s (v2: 40; ht: 10)"
+    )
+    ap.add_argument(
+        "--window", type=float, default=None, help="deepfx longest chunk s (v2: 8; ht: segment)"
+    )
+    ap.add_argument(
+        "--overlap", type=float, default=None, help="deepfx overlap s (v2: 0.8; ht: window/4)"
+    )
     ap.add_argument("--channels", type=int, default=64, help="Demucs channels (v2: 64)")
     ap.add_argument("--depth", type=int, default=6, help="Demucs depth (v2: 6)")
     ap.add_argument(
@@ -478,10 +527,23 @@ def main() -> None:
         print(json.dumps(child(args.child, json.loads(args.cfg))))
         return
     sys.path[:0] = [str(ROOT / "src"), str(HERE)]
+    ht = args.net == "ht"
     if args.tiny:
         args.seconds, args.segment, args.window, args.overlap = 2.5, 1.0, 1.0, 0.2
         args.channels, args.depth = 4, 4
+    if args.segment is None:
+        args.segment = 10.0 if ht else 4.0
+    if ht:  # the trace takes exactly one segment: deepfx's chunks are that long
+        if args.window not in (None, args.segment):
+            raise SystemExit("--net ht: the window is the network's segment (a fixed-length trace)")
+        args.window = args.segment
+    if args.window is None:
+        args.window = 8.0
+    if args.overlap is None:
+        args.overlap = args.window / 4 if ht else 0.8
     cfg = {
+        "net": args.net,
+        "tiny": bool(args.tiny),
         "workdir": str(args.workdir.resolve()),
         "seconds": args.seconds,
         "segment": args.segment,
@@ -498,6 +560,14 @@ def main() -> None:
     for need in ("forward", "whole"):
         if need not in modes:
             modes.append(need)
+    if ht:
+        # HTDemucs' eager forward takes no input longer than its segment, and its trace
+        # takes exactly one segment: no whole-input reference, and the original host's
+        # 262,144-sample blocks are refused by such a file
+        for m in ("whole", "host"):
+            if m in modes:
+                modes.remove(m)
+                print(f"--net ht: no {m!r} contender (a fixed-length network)", flush=True)
     res = run_bench(cfg, modes, args.repeat)
     report(res)
     if args.json:

@@ -56,12 +56,18 @@ def demucs_v2(*, channels: int = 64, depth: int = 6, seed: int = 0) -> nn.Module
     return net.eval()
 
 
-def htdemucs(*, seed: int = 0, segment: float = 10.0) -> nn.Module:
-    """HTDemucs (``demucs.htdemucs.HTDemucs``, the v4 hybrid transformer), mono, random."""
+def htdemucs(*, seed: int = 0, segment: float = 10.0, tiny: bool = False) -> nn.Module:
+    """HTDemucs (``demucs.htdemucs.HTDemucs``, the v4 hybrid transformer), mono, random;
+    its defaults (26.9 M parameters), or a few-thousand-parameter one for smoke tests."""
     from demucs.htdemucs import HTDemucs
 
     torch.manual_seed(seed)
-    return HTDemucs(sources=list(STEMS), audio_channels=1, samplerate=RATE, segment=segment).eval()
+    small: dict[str, Any] = {}
+    if tiny:
+        small = {"channels": 8, "depth": 2, "nfft": 512, "t_layers": 1, "dconv_comp": 2}
+    return HTDemucs(
+        sources=list(STEMS), audio_channels=1, samplerate=RATE, segment=segment, **small
+    ).eval()
 
 
 class _Bottleneck(nn.Module):
@@ -222,7 +228,35 @@ def effect_ht(net: nn.Module) -> nn.Module:
     return _Separator(net).eval()
 
 
-def card(name: str, *, window_s: float, overlap_s: float, grid: int | None = None) -> Any:
+def traced_ht(net: nn.Module) -> torch.jit.ScriptModule:
+    """The HTDemucs effect traced at its training segment (``net.segment`` seconds).
+
+    HTDemucs neither scripts (einops, Python control flow) nor exports with
+    ``torch.export`` (a data-dependent guard in its padding), and its eager forward takes
+    no input longer than its segment. A trace at exactly that length is what a
+    contributor can ship: TorchScript that gives the eager output bit for bit on inputs
+    of that length (``tests/test_bench_demucs.py``) and refuses any other length, so its
+    card sets ``min_input_s`` to the window and every chunk is one segment long.
+    """
+    import warnings
+
+    n = int(round(float(net.segment) * RATE))
+    example = torch.zeros(1, n)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's "might not generalize": it does not
+        return torch.jit.trace(effect_ht(net), (example,), check_trace=False)
+
+
+def card(
+    name: str,
+    *,
+    window_s: float,
+    overlap_s: float,
+    grid: int | None = None,
+    min_input_s: float | None = None,
+) -> Any:
+    """The benchmark model's card. ``min_input_s`` equal to the window makes every chunk
+    exactly one window long (what a network traced at a fixed length needs)."""
     from deepfx.card import Chunking, ModelCard
 
     return ModelCard.model_validate(
@@ -236,6 +270,7 @@ def card(name: str, *, window_s: float, overlap_s: float, grid: int | None = Non
             "multichannel": False,
             "labels": STEMS,
             "sample_rate": RATE,
+            "min_input_s": min_input_s,
             "chunking": Chunking(window_s=window_s, overlap_s=overlap_s, grid_samples=grid),
         }
     )

@@ -1,5 +1,6 @@
-"""benchmarks/bench_demucs.py runs end to end (a tiny Demucs, 2.5 s), and its network
-wrapper computes what the demucs package's own forward does. No timing asserts."""
+"""benchmarks/bench_demucs.py runs end to end (tiny Demucs v2 and HTDemucs nets, 2.5 s),
+and its network wrappers compute what the demucs package's own forward does. No timing
+asserts."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +118,48 @@ def test_bench_demucs_tiny_end_to_end(tmp_path: Path) -> None:
     # deepfx's TorchScript and ONNX runs give the same audio
     assert abs(rows["run-ts"]["seam"]["max_rel"] - rows["run-onnx"]["seam"]["max_rel"]) < 1e-4
     assert "time_vs_apply" in res and "memory_vs_apply" in res
+
+
+def test_traced_htdemucs_matches_eager_on_its_segment() -> None:
+    import torch
+
+    nets: Any = _nets()
+    net = nets.htdemucs(seed=0, segment=1.0, tiny=True)
+    traced = nets.traced_ht(net)
+    x = 0.1 * torch.randn(1, nets.RATE)
+    with torch.no_grad():
+        want = nets.effect_ht(net)(x)
+        got = traced(x)
+        assert want.shape == (4, nets.RATE)
+        assert torch.equal(got, want)
+        with pytest.raises(RuntimeError):  # a fixed-length file: other lengths are refused
+            traced(x[:, : nets.RATE // 2])
+
+
+def test_bench_htdemucs_tiny_end_to_end(tmp_path: Path) -> None:
+    """--net ht: the traced file installs (its ONNX derivation fails quietly: STFT of
+    complex values), deepfx runs it in whole segments; no ONNX, host or whole rows."""
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "bench_demucs.py"),
+            "--net",
+            "ht",
+            "--tiny",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert set(res["rows"]) == {"forward", "run-ts", "apply"}
+    assert res["optimized"]["status"] == "failed"
+    assert res["ours"] == "run-ts" and res["time_vs_apply"] > 0
+    for name, row in res["rows"].items():
+        assert row["work_s"] > 0 and row["peak_rss_mb"] > 0, name
