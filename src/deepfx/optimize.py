@@ -82,6 +82,12 @@ class Optimized:
     chunk_s: float | None = None
     threads: int | None = None
     seconds_spent: float | None = None
+    #: Chunks per call of a batched graph (:mod:`deepfx.runners.batched_graph`), kept
+    #: because ``batch_s`` (that many chunks of ``chunk_s / batch`` at once) beat
+    #: ``onnx_s``; ``None`` with ``batch_note`` saying why when it was not kept.
+    batch: int | None = None
+    batch_s: float | None = None
+    batch_note: str | None = None
 
     @property
     def speedup(self) -> float | None:
@@ -92,7 +98,8 @@ class Optimized:
     def line(self) -> str:
         """``optimized: 2.1x faster (ONNX Runtime)`` or ``not optimized: <why>``."""
         if self.status == "kept" and self.speedup:
-            return f"optimized: {self.speedup:.1f}\u00d7 faster (ONNX Runtime, verified)"
+            batched = f", {self.batch} chunks per call" if self.batch else ""
+            return f"optimized: {self.speedup:.1f}\u00d7 faster (ONNX Runtime, verified{batched})"
         return f"not optimized: {self.note}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,6 +192,11 @@ def derive(folder: Path, card: ModelCard, *, source_file: Path) -> Optimized:
         if card.chunking and card.chunking.window_s:
             chunk_s = min(chunk_s, float(card.chunking.window_s))
         t_orig, t_onnx = time_side_by_side(original, derived, card, chunk_s)
+        batch_more: dict[str, Any] = {}
+        if t_onnx < t_orig and card.is_effect and (card.model_extra or {}).get("batch") is not True:
+            cut, batch_more = _try_batched(original, derived, target, accepted, card, chunk_s)
+            if cut is not None:
+                target = cut  # the batched graph replaces the one-chunk one
         digest = hashlib.sha256(target.read_bytes()).hexdigest()
         out = folder / DERIVED_DIR
         if out.exists():
@@ -200,6 +212,7 @@ def derive(folder: Path, card: ModelCard, *, source_file: Path) -> Optimized:
             "onnx_s": round(t_onnx, 5),
             "chunk_s": chunk_s,
             "threads": derived.threads,
+            **batch_more,
         }
         if t_onnx < t_orig:
             return record("kept", "ONNX Runtime is faster", **more)
@@ -348,15 +361,22 @@ def outputs_differ(want: Any, got: Any) -> str | None:
 
 
 def time_side_by_side(
-    original: Any, derived: Any, card: ModelCard, chunk_s: float
+    original: Any, derived: Any, card: ModelCard, chunk_s: float, *, split: int = 1
 ) -> tuple[float, float]:
-    """Median seconds per call of each runner on one chunk, calls interleaved."""
+    """Median seconds per call of each runner on one chunk, calls interleaved.
+
+    ``split`` > 1: ``derived`` gets the same audio as ``split`` shorter chunks in one
+    batch (a batched graph, :mod:`deepfx.runners.batched_graph`)."""
     rng = np.random.default_rng(7)
     channels = 2 if card.multichannel else 1
-    n = max(int(chunk_s * card.sample_rate), 16)
+    n = max(int(chunk_s * card.sample_rate), 16 * split)
     x = (0.3 * rng.standard_normal((channels, n))).astype(np.float32)
+    y = x
+    if split > 1:
+        part = n // split
+        y = np.stack([x[:, i * part : (i + 1) * part] for i in range(split)])
     original(x)  # warm-up (first-call compilation, allocations)
-    derived(x)
+    derived(y)
     times: dict[str, list[float]] = {"a": [], "b": []}
     for i in range(_REPEATS):
         for key, runner in (
@@ -368,12 +388,82 @@ def time_side_by_side(
             )
         ):
             t0 = time.perf_counter()
-            runner(x)
+            runner(y if key == "b" else x)
             times[key].append(time.perf_counter() - t0)
     return statistics.median(times["a"]), statistics.median(times["b"])
 
 
 # --- converting ---------------------------------------------------------------------------
+
+
+def _try_batched(
+    original: Any,
+    single: Any,
+    target: Path,
+    accepted: list[np.ndarray],
+    card: ModelCard,
+    chunk_s: float,
+) -> tuple[Path | None, dict[str, Any]]:
+    """Cut the derived graph into a batched one; return it only if it gives the
+    original's output on every accepted input and, chunk by chunk, on a batch of
+    different chunks, and if ``CHUNKS_PER_CALL`` shorter chunks at once are faster than
+    one chunk of the same audio. Otherwise ``None`` and why, in ``batch_note``."""
+    from deepfx.runners.batched_graph import CHUNKS_PER_CALL, batch_graph
+
+    cut = target.with_name("batched.onnx")
+    kept = False
+    try:
+        try:
+            why = batch_graph(target, cut)
+        except Exception as exc:  # noqa: BLE001 - a graph the cut cannot read: no batching
+            why = _why(exc)
+        if why is not None:
+            return None, {"batch_note": f"not batched: {why}"}
+        try:
+            batched = _open(cut)
+        except DeepfxError as exc:
+            return None, {"batch_note": f"the batched graph does not load ({first_line(exc)})"}
+        try:
+            problem = _batch_problem(original, batched, accepted)
+            if problem is not None:
+                return None, {"batch_note": f"the batched graph differs ({problem})"}
+            t_one, t_batch = time_side_by_side(
+                single, batched, card, chunk_s, split=CHUNKS_PER_CALL
+            )
+        except Exception as exc:  # noqa: BLE001 - e.g. a batch size baked into the graph
+            return None, {"batch_note": f"the batched graph fails ({_why(exc)})"}
+        finally:
+            del batched  # one network's memory fewer while the install goes on
+        timing = {"batch_s": round(t_batch, 5)}
+        if t_batch >= t_one:
+            return None, {
+                **timing,
+                "batch_note": f"a batch was not faster ({t_one / t_batch:.2f}x)",
+            }
+        kept = True
+        return cut, {**timing, "batch": CHUNKS_PER_CALL}
+    finally:
+        if not kept:
+            cut.unlink(missing_ok=True)
+
+
+def _batch_problem(original: Any, batched: Any, accepted: list[np.ndarray]) -> str | None:
+    """Why the batched graph is not the original: on one chunk (every accepted input) or
+    on a batch of two different chunks, each against the original on its own."""
+    if not getattr(batched, "batched", False):
+        return "the cut graph does not take a batch"
+    for audio in accepted:
+        problem = parity_problem(original, batched, audio)
+        if problem is not None:
+            return problem
+    a = accepted[-1]
+    b = np.ascontiguousarray(0.5 * a[..., ::-1])
+    got = batched(np.stack([a, b]))
+    for i, item in enumerate((a, b)):
+        problem = outputs_differ(original(item), got[i])
+        if problem is not None:
+            return f"chunk {i + 1} of a batch: {problem}"
+    return None
 
 
 def _open(path: Path) -> Any:

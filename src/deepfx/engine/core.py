@@ -579,6 +579,7 @@ class _Job:
             options,
             model_name=model.name,
             rows=_rows(model, info, options),
+            network_batch=int(getattr(model.runner, "chunks_per_call", 1) or 1),
         )
         self.model = model
         self.info = info
@@ -702,8 +703,12 @@ class _Job:
             sent += take
             return {lb: a[:, :take] for lb, a in pieces.items()}
 
+        per_call = max(1, self.batch // max(self.lanes, 1))
+
         def drain(final: bool) -> Iterator[dict[str, np.ndarray]]:
             nonlocal done
+            if not final and per_call > 1 and ola.waiting() < per_call:
+                return  # wait for a whole batch of chunks (nothing is released meanwhile)
             chunks = ola.ready()
             for group in _batches(chunks, self.batch, self.lanes):
                 self.check_cancel()

@@ -335,15 +335,21 @@ def plan(
     *,
     model_name: str = "",
     rows: int | None = None,
+    network_batch: int = 1,
 ) -> Plan:
     """Decide window, overlap, lanes, kept outputs, latency and batch for one input.
 
     ``rows`` is how many output rows the effect makes for this input's channels, when a
     genuine original-host model makes fewer than its card's labels (see
     :meth:`deepfx.model.Model.output_labels`): only those first labels are made, as the
-    original host did. Pure: reads only its arguments. Raises :class:`UsageError` for
-    options that cannot work with this card (unknown stem, overlap >= chunk) and
-    :class:`MemoryBudgetError` when a whole-input model would need more than the budget.
+    original host did. ``network_batch`` > 1: the runner's network is a batched graph
+    derived at install (:mod:`deepfx.runners.batched_graph`); an effect's chunks are then
+    that many times shorter and run that many at a time, so the audio in flight stays
+    what the card's window asks while a recurrent network reads its weights once per
+    step for all of them (see :func:`_split_for_batch`). Pure: reads only its arguments.
+    Raises :class:`UsageError` for options that cannot work with this card (unknown
+    stem, overlap >= chunk) and :class:`MemoryBudgetError` when a whole-input model would
+    need more than the budget.
     """
     from deepfx.audio import resampled_length
 
@@ -369,6 +375,7 @@ def plan(
     hints = card.chunking
     grid = hints.grid_samples if hints and hints.grid_samples and not hints.whole_input else 1
     window: int | None
+    split = 1
     if hints and hints.whole_input:
         budget = options.memory_budget_mb * 1024 * 1024
         need = (total + latency) * channels_in * 4
@@ -397,6 +404,9 @@ def plan(
                 f"overlap ({ov_s:g} s) must be shorter than the chunk ({win_s:g} s); "
                 "lower --overlap or raise --chunk"
             )
+        if card.is_effect and (card.model_extra or {}).get("batch") is not True:
+            split = _split_for_batch(window, overlap, min_len, grid, network_batch)
+            window //= split
         if grid > 1:  # every chunk on the network's grid: the hop a multiple of it
             window = max(window, overlap + grid)
             hop = (window - overlap) // grid * grid
@@ -409,7 +419,7 @@ def plan(
             if evened >= min_len:
                 window = evened
     extra = card.model_extra or {}
-    batch = (options.batch or DEFAULT_BATCH) if extra.get("batch") is True else 1
+    batch = (options.batch or DEFAULT_BATCH) if extra.get("batch") is True else split
     return Plan(
         rate=model_rate,
         channels_in=channels_in,
@@ -426,3 +436,16 @@ def plan(
         keep_idx=keep_idx,
         made=tuple(made),
     )
+
+
+def _split_for_batch(window: int, overlap: int, min_len: int, grid: int, network_batch: int) -> int:
+    """How many shorter chunks replace one card window for a batched derived graph:
+    ``network_batch``, or 1 when the shorter chunks would be under four overlaps long
+    (the overlap, computed twice, would eat the gain: Demucs v2's 8 s / 0.8 s card runs
+    as two 4 s chunks at once), under ``min_input_s``, or under overlap + one grid step."""
+    if network_batch <= 1:
+        return 1
+    short = window // network_batch
+    if short < 4 * overlap or short < min_len or short < overlap + grid:
+        return 1
+    return network_batch

@@ -185,6 +185,16 @@ class OverlapAdd:
     def end(self) -> None:
         self._ended = True
 
+    def waiting(self) -> int:
+        """How many regular chunks :meth:`ready` would hand out now (so a caller that
+        runs chunks in batches can wait for a whole batch)."""
+        if self.window is None or self.hop <= 0:
+            return 0
+        n = self._n_in
+        if self._next + self.window >= n:
+            return 0
+        return (n - self.window - self._next - 1) // self.hop + 1
+
     def ready(self) -> list[tuple[int, np.ndarray]]:
         """Chunks whose input is complete, in order, as ``(start, (channels, len))``."""
         out: list[tuple[int, np.ndarray]] = []

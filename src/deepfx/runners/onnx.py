@@ -32,6 +32,7 @@ import numpy as np
 from deepfx.errors import BackendMissingError, ModelLoadError, UsageError, first_line
 from deepfx.runners._graphs import check_onnx
 from deepfx.runners.base import Runner
+from deepfx.runners.batched_graph import BATCHED_KEY, BATCHED_VALUE, CHUNKS_PER_CALL
 from deepfx.runners.threads import busy
 
 __all__ = ["ORT_DOMAINS", "OnnxRunner", "cached_graph_path"]
@@ -103,6 +104,12 @@ class OnnxRunner(Runner):
         self._input = inputs[0].name
         self._rank = len(inputs[0].shape or ())
         self._n_outputs = len(self._session.get_outputs())
+        #: A graph cut by :func:`deepfx.runners.batched_graph.batch_graph`: it takes a
+        #: batch of chunks ``(batch, channels, samples)``, and one chunk as a batch of one.
+        meta = self._session.get_modelmeta().custom_metadata_map or {}
+        self.batched = self._rank == 3 and meta.get(BATCHED_KEY) == BATCHED_VALUE
+        #: Chunks the engine should send per call (shorter ones, see engine.options.plan).
+        self.chunks_per_call = CHUNKS_PER_CALL if self.batched else 1
 
     def _open(
         self,
@@ -145,6 +152,9 @@ class OnnxRunner(Runner):
         return session
 
     def __call__(self, x: np.ndarray) -> Any:
+        if self.batched and x.ndim == 2:
+            out = self(x[None])
+            return tuple(o[0] for o in out) if isinstance(out, tuple) else out[0]
         if x.ndim == 3 and self._rank == 2 and self._n_outputs == 1:
             # a batch of chunks (card "batch": true) for a graph of one chunk (a derived
             # network, exported from a single (channels, samples) example): one at a time
