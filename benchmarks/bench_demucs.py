@@ -109,10 +109,14 @@ def make_audio(path: Path, seconds: float) -> Path:
 # --- the network and its model folders --------------------------------------------------
 
 
+def _is_ht(cfg: dict[str, Any]) -> bool:
+    return cfg.get("net", "v2") == "ht"
+
+
 def build_net(cfg: dict[str, Any]) -> Any:
     import demucs_nets
 
-    if cfg.get("net", "v2") == "ht":  # its segment is apply_model's chunk and its trace's
+    if _is_ht(cfg):  # its segment is apply_model's chunk and its trace's
         seg = cfg["segment"]
         return demucs_nets.htdemucs(seed=cfg["seed"], segment=seg, tiny=cfg.get("tiny", False))
     net = demucs_nets.demucs_v2(channels=cfg["channels"], depth=cfg["depth"], seed=cfg["seed"])
@@ -123,7 +127,7 @@ def build_net(cfg: dict[str, Any]) -> Any:
 def _write_card(folder: Path, cfg: dict[str, Any], fmt: str, file: str) -> None:
     import demucs_nets
 
-    ht = cfg.get("net", "v2") == "ht"
+    ht = _is_ht(cfg)
     grid = demucs_nets.grid_samples(build_net(cfg)) if cfg.get("grid", True) and not ht else None
     card = demucs_nets.card(
         "htdemucs" if ht else "demucs-v2",
@@ -143,7 +147,7 @@ def make_torchscript_folder(cfg: dict[str, Any], dest: Path) -> Path:
     import torch
 
     dest.mkdir(parents=True, exist_ok=True)
-    if cfg.get("net", "v2") == "ht":
+    if _is_ht(cfg):
         module = demucs_nets.traced_ht(build_net(cfg))
     else:
         module = torch.jit.script(demucs_nets.effect_v2(build_net(cfg)))
@@ -404,7 +408,7 @@ def run_bench(cfg: dict[str, Any], modes: list[str], repeat: int) -> dict[str, A
         derived = json.loads(stamp.read_text()).get("optimized", {})
     t2 = time.perf_counter()
     cfg["onnx_source"] = "store" if derived.get("status") in ("kept", "slower") else "traced"
-    ht = cfg.get("net", "v2") == "ht"
+    ht = _is_ht(cfg)
     if ht and cfg["onnx_source"] == "traced":
         print(f"deepfx could not derive ONNX at install: {derived.get('note')}", flush=True)
         dropped = [m for m in modes if m in ONNX_CONTENDERS]

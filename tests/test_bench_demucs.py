@@ -80,14 +80,14 @@ def test_chunks_on_the_stride_grid_match_the_whole_input(tmp_path: Path) -> None
     assert errors["off"] > 10 * errors["on"], errors
 
 
-@pytest.mark.slow
-def test_bench_demucs_tiny_end_to_end(tmp_path: Path) -> None:
+def _run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """``bench_demucs.py ARGS`` in a child process; its ``--json`` result."""
     out = tmp_path / "result.json"
     proc = subprocess.run(
         [
             sys.executable,
             str(BENCH / "bench_demucs.py"),
-            "--tiny",
+            *args,
             "--workdir",
             str(tmp_path / "work"),
             "--json",
@@ -98,7 +98,13 @@ def test_bench_demucs_tiny_end_to_end(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(out.read_text())
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+@pytest.mark.slow
+def test_bench_demucs_tiny_end_to_end(tmp_path: Path) -> None:
+    res = _run_bench(tmp_path, "--tiny")
     rows = res["rows"]
     assert set(rows) == {
         "forward",
@@ -136,28 +142,11 @@ def test_traced_htdemucs_matches_eager_on_its_segment() -> None:
             traced(x[:, : nets.RATE // 2])
 
 
+@pytest.mark.slow
 def test_bench_htdemucs_tiny_end_to_end(tmp_path: Path) -> None:
     """--net ht: the traced file installs (its ONNX derivation fails quietly: STFT of
     complex values), deepfx runs it in whole segments; no ONNX, host or whole rows."""
-    out = tmp_path / "result.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "bench_demucs.py"),
-            "--net",
-            "ht",
-            "--tiny",
-            "--workdir",
-            str(tmp_path / "work"),
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(out.read_text())
+    res = _run_bench(tmp_path, "--net", "ht", "--tiny")
     assert set(res["rows"]) == {"forward", "run-ts", "apply"}
     assert res["optimized"]["status"] == "failed"
     assert res["ours"] == "run-ts" and res["time_vs_apply"] > 0

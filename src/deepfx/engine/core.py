@@ -703,7 +703,7 @@ class _Job:
             sent += take
             return {lb: a[:, :take] for lb, a in pieces.items()}
 
-        per_call = max(1, self.batch // max(self.lanes, 1))
+        per_call = _chunks_per_call(self.batch, self.lanes)
 
         def drain(final: bool) -> Iterator[dict[str, np.ndarray]]:
             nonlocal done
@@ -821,11 +821,16 @@ def _compute_threads(model: Model) -> int:
     return torch.get_num_threads()
 
 
+def _chunks_per_call(batch: int, lanes: int) -> int:
+    """Chunks per forward call: ``batch`` items, each chunk giving ``lanes`` of them."""
+    return max(1, batch // max(lanes, 1))
+
+
 def _batches(
     chunks: list[tuple[int, np.ndarray]], batch: int, lanes: int
 ) -> Iterator[list[tuple[int, np.ndarray]]]:
     """Group chunks so that a group holds about ``batch`` forward items (chunks x lanes)."""
-    per = max(1, batch // max(lanes, 1))
+    per = _chunks_per_call(batch, lanes)
     for i in range(0, len(chunks), per):
         yield chunks[i : i + per]
 

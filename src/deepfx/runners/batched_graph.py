@@ -89,8 +89,8 @@ def _cut(model: Any) -> Any:
 
     unsqueeze = _first_batch_axis(nodes, static, consts)
     u = nodes[unsqueeze].output[0]
-    below = _descendants(u, nodes, consumers)  # nodes that depend on the core's input
-    core, take = _core_and_take(nodes, below, producer, consts, static, u)
+    below = _descendants([u], nodes, consumers)  # nodes that depend on the core's input
+    core, take = _core_and_take(nodes, below, producer, consumers, consts)
     v = nodes[take].input[0]  # the core's output, batch axis first
 
     # every input of a core node: the core's input, another core node, or a constant
@@ -206,16 +206,19 @@ def _constant_values(g: Any, nodes: list[Any]) -> dict[str, Any]:
     import numpy as np
     from onnx import numpy_helper
 
+    def small(t: Any) -> bool:  # a scalar or a short vector: axes, indices
+        return len(t.dims) <= 1 and (not t.dims or t.dims[0] <= 8)
+
     values: dict[str, Any] = {}
     for t in g.initializer:
-        if len(t.dims) <= 1 and (not t.dims or t.dims[0] <= 8):
+        if small(t):
             values[t.name] = numpy_helper.to_array(t)
     for n in nodes:
         if n.op_type != "Constant" or not n.attribute:
             continue
         attr = n.attribute[0]
         if attr.name == "value":
-            if len(attr.t.dims) <= 1 and (not attr.t.dims or attr.t.dims[0] <= 8):
+            if small(attr.t):
                 values[n.output[0]] = numpy_helper.to_array(attr.t)
         elif attr.name == "value_int":
             values[n.output[0]] = np.asarray(attr.i, dtype=np.int64)
@@ -250,9 +253,10 @@ def _removes_axis0(node: Any, consts: dict[str, Any]) -> bool:
     return False
 
 
-def _descendants(value: str, nodes: list[Any], consumers: dict[str, list[int]]) -> set[int]:
+def _descendants(values: list[str], nodes: list[Any], consumers: dict[str, list[int]]) -> set[int]:
+    """The nodes that depend on any of ``values``."""
     seen: set[int] = set()
-    todo = list(consumers.get(value, []))
+    todo = [i for value in values for i in consumers.get(value, [])]
     while todo:
         i = todo.pop()
         if i in seen:
@@ -281,9 +285,8 @@ def _core_and_take(
     nodes: list[Any],
     below: set[int],
     producer: dict[str, int],
+    consumers: dict[str, list[int]],
     consts: dict[str, Any],
-    static: set[str],
-    u: str,
 ) -> tuple[set[int], int]:
     """The core (the nodes between the wrapper's unsqueeze(0) and its y[0]) and that
     y[0] node: every node that depends on the core's input is either in the core, the
@@ -295,23 +298,13 @@ def _core_and_take(
         if not _removes_axis0(nodes[take], consts):
             continue
         core = _ancestors_within(nodes[take].input[0], producer, nodes, below)
-        after = _descendants_of_node(take, nodes, below)
+        after = _descendants(list(nodes[take].output), nodes, consumers)
         if core and below - core - {take} <= after:
             if best is None or len(core) > len(best[0]):
                 best = (core, take)
     if best is None:
         raise _Refused("no y[0] / squeeze(0) takes the batch axis off the network's output")
     return best
-
-
-def _descendants_of_node(i: int, nodes: list[Any], within: set[int]) -> set[int]:
-    outs = set(nodes[i].output)
-    seen: set[int] = set()
-    for j in sorted(within):  # topological order: one pass suffices
-        if j > i and any(name in outs for name in nodes[j].input):
-            seen.add(j)
-            outs.update(nodes[j].output)
-    return seen
 
 
 def _needed(
